@@ -1,0 +1,52 @@
+# Dekiru — the two commands of the README's quick start are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-postgres lint check bench messages install clean serve
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall whenever the declared dependencies or the lock file change.
+$(STAMP): $(PY) pyproject.toml requirements.lock
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+messages: $(STAMP)
+	$(PY) manage.py compilemessages --ignore='.venv/*' -v0
+
+demo: install messages
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py createcachetable
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Dekiru is running at http://127.0.0.1:$(PORT)/  (English: http://127.0.0.1:$(PORT)/en/)"
+	@echo "  Admin: http://127.0.0.1:$(PORT)/admin/  — logins above, password dekiru-demo"
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: install messages
+	$(PY) -m pytest
+
+test-postgres: install messages
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Deployment checks with production settings (throwaway secret, example host).
+check: install
+	DJANGO_SETTINGS_MODULE=cms.settings.production DJANGO_SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	DJANGO_ALLOWED_HOSTS=dekiru.example.jp $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: install messages
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache

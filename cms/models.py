@@ -1,0 +1,93 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
+from wagtail.contrib.settings.models import BaseGenericSetting, BaseSiteSetting, register_setting
+from wagtail.fields import RichTextField, StreamField
+from wagtail.models import Page
+
+from cms.blocks import BodyBlock
+from cms.i18n import localized
+
+
+class User(AbstractUser):
+    """Staff accounts (city staff, call-centre operators, partner staff). Residents have no account."""
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+
+class HomePage(Page):
+    intro = RichTextField(_("introduction (Japanese)"), blank=True)
+    intro_en = RichTextField(_("introduction (English)"), blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("intro_en")]
+    max_count = 1
+    subpage_types = ["cms.StandardPage", "courses.CourseIndexPage"]
+
+    class Meta:
+        verbose_name = _("home page")
+
+    def get_context(self, request, *args, **kwargs):
+        from courses.models import CoursePage
+
+        context = super().get_context(request, *args, **kwargs)
+        context["intro_text"] = localized(self, "intro")
+        context["courses"] = CoursePage.objects.live().public().specific().order_by("title")[:12]
+        return context
+
+
+class StandardPage(Page):
+    title_en = models.CharField(_("title (English)"), max_length=255, blank=True)
+    body = StreamField(BodyBlock(), verbose_name=_("body (Japanese)"), blank=True)
+    body_en = StreamField(BodyBlock(), verbose_name=_("body (English)"), blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("title_en"), FieldPanel("body"), FieldPanel("body_en")]
+    subpage_types = ["cms.StandardPage"]
+
+    class Meta:
+        verbose_name = _("standard page")
+
+
+@register_setting(icon="site")
+class SiteSettings(BaseSiteSetting):
+    """What the public pages tell residents: how to reach a person, and the privacy policy they accept."""
+
+    phone_number = models.CharField(_("enquiry phone number"), max_length=20, blank=True)
+    phone_hours = models.CharField(_("phone hours (Japanese)"), max_length=100, blank=True)
+    phone_hours_en = models.CharField(_("phone hours (English)"), max_length=100, blank=True)
+    privacy_policy_page = models.ForeignKey(
+        "wagtailcore.Page", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("privacy policy page"),
+    )
+
+    panels = [
+        MultiFieldPanel([FieldPanel("phone_number"), FieldPanel("phone_hours"), FieldPanel("phone_hours_en")],
+                        heading=_("Phone")),
+        FieldPanel("privacy_policy_page"),
+    ]
+
+    class Meta:
+        verbose_name = _("site settings")
+
+
+@register_setting(icon="globe")
+class MunicipalitySettings(BaseGenericSetting):
+    """The municipality this deployment serves. Loaded from CSV by `manage.py load_municipality`."""
+
+    prefecture_name = models.CharField(_("prefecture"), max_length=20, blank=True)
+    prefecture_code = models.CharField(_("prefecture code"), max_length=2, blank=True)
+    name = models.CharField(_("municipality"), max_length=50, blank=True)
+    name_en = models.CharField(_("municipality (English)"), max_length=100, blank=True)
+    code = models.CharField(_("local government code"), max_length=6, blank=True,
+                            help_text=_("Six digits including the check digit, e.g. 141305."))
+
+    panels = [FieldPanel("prefecture_name"), FieldPanel("prefecture_code"), FieldPanel("name"),
+              FieldPanel("name_en"), FieldPanel("code")]
+
+    class Meta:
+        verbose_name = _("municipality")
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,381 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from modelcluster.fields import ParentalManyToManyField
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.contrib.routable_page.models import RoutablePageMixin, path
+from wagtail.fields import StreamField
+from wagtail.models import Page
+from wagtail.search import index
+
+from cms.blocks import BodyBlock
+from cms.i18n import localized
+
+
+class Topic(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    slug = models.SlugField(_("slug"), unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
+
+    def __str__(self):
+        return localized(self, "name")
+
+
+class CourseIndexPage(Page):
+    """The root of all courses. Its children are one CourseGroupPage per course owner."""
+
+    intro = models.TextField(_("introduction (Japanese)"), blank=True)
+    intro_en = models.TextField(_("introduction (English)"), blank=True)
+
+    content_panels = [*Page.content_panels, FieldPanel("intro"), FieldPanel("intro_en")]
+    parent_page_types = ["cms.HomePage"]
+    subpage_types = ["courses.CourseGroupPage"]
+    max_count = 1
+
+    class Meta:
+        verbose_name = _("course index page")
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["courses"] = (CoursePage.objects.live().public().descendant_of(self)
+                              .prefetch_related("topics").order_by("title"))
+        return context
+
+
+class CourseGroupPage(Page):
+    """The courses of one owner: the city (no partner) or one partner.
+
+    Created with the partner (partners.services.create_partner) so that page permissions can be granted
+    per partner subtree.
+    """
+
+    partner = models.OneToOneField("partners.Partner", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="course_group", verbose_name=_("partner"),
+                                   help_text=_("Empty for the city's own courses."))
+
+    content_panels = [*Page.content_panels, FieldPanel("partner")]
+    parent_page_types = ["courses.CourseIndexPage"]
+    subpage_types = ["courses.CoursePage"]
+
+    class Meta:
+        verbose_name = _("course group page")
+        constraints = [
+            # One group for the city's own courses.
+            models.UniqueConstraint(fields=["partner"], condition=Q(partner__isnull=False),
+                                    name="one_group_per_partner"),
+        ]
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["courses"] = CoursePage.objects.live().public().child_of(self).order_by("title")
+        return context
+
+
+class CoursePage(RoutablePageMixin, Page):
+    class Level(models.TextChoices):
+        BEGINNER = "beginner", _("Beginner")
+        INTERMEDIATE = "intermediate", _("Intermediate")
+        ADVANCED = "advanced", _("Advanced")
+
+    class Device(models.TextChoices):
+        ANDROID = "android", _("Android")
+        IPHONE = "iphone", _("iPhone")
+        ANY = "any", _("Any smartphone")
+
+    title_kana = models.CharField(_("title (kana)"), max_length=255)
+    title_en = models.CharField(_("title (English)"), max_length=255, blank=True)
+    summary = models.TextField(_("summary (Japanese)"))
+    summary_en = models.TextField(_("summary (English)"), blank=True)
+    body = StreamField(BodyBlock(), verbose_name=_("description (Japanese)"), blank=True)
+    body_en = StreamField(BodyBlock(), verbose_name=_("description (English)"), blank=True)
+    topics = ParentalManyToManyField(Topic, blank=True, related_name="courses", verbose_name=_("topics"))
+    level = models.CharField(_("level"), max_length=20, choices=Level.choices, default=Level.BEGINNER)
+    device = models.CharField(_("device"), max_length=20, choices=Device.choices, default=Device.ANY)
+    target_audience = models.CharField(_("who it is for (Japanese)"), max_length=255, blank=True)
+    target_audience_en = models.CharField(_("who it is for (English)"), max_length=255, blank=True)
+    what_to_bring = models.CharField(_("what to bring (Japanese)"), max_length=255, blank=True)
+    what_to_bring_en = models.CharField(_("what to bring (English)"), max_length=255, blank=True)
+    fee = models.PositiveIntegerField(_("fee (yen)"), default=0, help_text=_("0 for a free course."))
+    skills = ParentalManyToManyField("outreach.SkillItem", blank=True, related_name="courses",
+                                     verbose_name=_("can-do items taught"))
+
+    content_panels = [
+        *Page.content_panels,
+        FieldPanel("title_kana"), FieldPanel("title_en"),
+        MultiFieldPanel([FieldPanel("summary"), FieldPanel("summary_en")], heading=_("Summary")),
+        FieldPanel("body"), FieldPanel("body_en"),
+        MultiFieldPanel([FieldRowPanel([FieldPanel("level"), FieldPanel("device")]), FieldPanel("topics"),
+                         FieldPanel("target_audience"), FieldPanel("target_audience_en"),
+                         FieldPanel("what_to_bring"), FieldPanel("what_to_bring_en"), FieldPanel("fee")],
+                        heading=_("Details")),
+        FieldPanel("skills"),
+    ]
+    search_fields = [*Page.search_fields, index.SearchField("title_kana"), index.SearchField("title_en"),
+                     index.SearchField("summary"), index.SearchField("summary_en")]
+    parent_page_types = ["courses.CourseGroupPage"]
+    subpage_types = []
+
+    class Meta:
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
+
+    @cached_property
+    def owner_partner(self):
+        """The partner that owns this course, or None for a city course. Follows from the group page."""
+        group = self.get_parent().specific
+        return getattr(group, "partner", None)
+
+    def display_title(self):
+        return localized(self, "title")
+
+    def get_upcoming_sessions(self):
+        return (Session.objects.with_counts().filter(course=self, ends_at__gt=timezone.now())
+                .select_related("venue", "venue__ward", "organiser").order_by("starts_at"))
+
+    def get_context(self, request, *args, **kwargs):
+        from courses.services import RegistrationError, check_open_for_registration
+
+        context = super().get_context(request, *args, **kwargs)
+        sessions = list(self.get_upcoming_sessions())
+        for session in sessions:
+            try:
+                check_open_for_registration(session)
+                session.refusal = None
+            except RegistrationError as exc:
+                session.refusal = exc.message
+        context["sessions"] = sessions
+        return context
+
+    @path("sessions/<int:session_id>/register/", name="register")
+    def register_view(self, request, session_id):
+        from courses.views import register
+
+        return register(request, course=self, session_id=session_id)
+
+
+class SessionQuerySet(models.QuerySet):
+    def with_counts(self):
+        return self.annotate(
+            confirmed_count=Count("registrations", filter=Q(registrations__status__in=Registration.SEATED)),
+            waitlist_count=Count("registrations", filter=Q(registrations__status=Registration.Status.WAITLISTED)),
+        )
+
+    def upcoming(self):
+        return self.filter(starts_at__gt=timezone.now())
+
+
+class Session(models.Model):
+    """One dated occurrence of a course at a venue (or online), with its own capacity and roster."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    course = models.ForeignKey(CoursePage, on_delete=models.PROTECT, related_name="sessions",
+                               verbose_name=_("course"))
+    organiser = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="sessions",
+                                  verbose_name=_("organiser"))
+    venue = models.ForeignKey("partners.Venue", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="sessions", verbose_name=_("venue"))
+    online_url = models.URLField(_("online link"), blank=True)
+    starts_at = models.DateTimeField(_("starts at"), db_index=True)
+    ends_at = models.DateTimeField(_("ends at"))
+    capacity = models.PositiveIntegerField(_("capacity"))
+    registration_opens_at = models.DateTimeField(_("registration opens"), null=True, blank=True,
+                                                 help_text=_("Empty: open as soon as published."))
+    registration_closes_at = models.DateTimeField(_("registration closes"), null=True, blank=True,
+                                                  help_text=_("Empty: open until the session starts."))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.SCHEDULED)
+    cancellation_reason = models.TextField(_("reason for cancellation"), blank=True)
+    notes = models.TextField(_("notes for participants (Japanese)"), blank=True)
+    notes_en = models.TextField(_("notes for participants (English)"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="session_ends_after_start"),
+            models.CheckConstraint(condition=Q(capacity__gte=0), name="session_capacity_not_negative"),
+            models.CheckConstraint(condition=Q(venue__isnull=False) | ~Q(online_url=""),
+                                   name="session_has_venue_or_link"),
+            models.CheckConstraint(
+                condition=Q(registration_opens_at__isnull=True) | Q(registration_closes_at__isnull=True)
+                | Q(registration_closes_at__gt=models.F("registration_opens_at")),
+                name="session_registration_window_ordered"),
+            models.CheckConstraint(condition=~Q(status="cancelled") | ~Q(cancellation_reason=""),
+                                   name="session_cancellation_has_reason"),
+        ]
+
+    def __str__(self):
+        local = timezone.localtime(self.starts_at)
+        return f"{self.course.title} {local:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == self.Status.CANCELLED
+
+    @property
+    def registration_closes(self):
+        return self.registration_closes_at or self.starts_at
+
+    @property
+    def seats_left(self) -> int:
+        confirmed = getattr(self, "confirmed_count", None)
+        if confirmed is None:
+            confirmed = self.registrations.filter(status__in=Registration.SEATED).count()
+        return max(self.capacity - confirmed, 0)
+
+    def localized_notes(self):
+        return localized(self, "notes")
+
+
+class Participant(models.Model):
+    """A resident taking part. Stores an age band, never a birth date (PRODUCT.md, personal data)."""
+
+    class AgeBand(models.TextChoices):
+        UNDER_20 = "u20", _("Under 20")
+        AGE_20_29 = "20-29", _("20–29")
+        AGE_30_39 = "30-39", _("30–39")
+        AGE_40_49 = "40-49", _("40–49")
+        AGE_50_59 = "50-59", _("50–59")
+        AGE_60_64 = "60-64", _("60–64")
+        AGE_65_69 = "65-69", _("65–69")
+        AGE_70_74 = "70-74", _("70–74")
+        AGE_75_79 = "75-79", _("75–79")
+        AGE_80_84 = "80-84", _("80–84")
+        AGE_85_PLUS = "85+", _("85 and over")
+        NOT_GIVEN = "", _("Not given")
+
+    class Device(models.TextChoices):
+        ANDROID = "android", _("Android smartphone")
+        IPHONE = "iphone", _("iPhone")
+        OTHER_PHONE = "other_phone", _("Other mobile phone")
+        NONE = "none", _("No smartphone yet")
+        UNKNOWN = "", _("Not given")
+
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    kana = models.CharField(_("name (kana)"), max_length=100, blank=True, db_index=True)
+    email = models.EmailField(_("e-mail"), blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=15, blank=True, db_index=True,
+                             help_text=_("Digits only, e.g. 0441234567."))
+    age_band = models.CharField(_("age band"), max_length=6, choices=AgeBand.choices, blank=True)
+    ward = models.ForeignKey("partners.Ward", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="participants", verbose_name=_("ward of residence"))
+    device = models.CharField(_("device owned"), max_length=20, choices=Device.choices, blank=True)
+    accessibility_needs = models.TextField(_("accessibility needs"), blank=True)
+    language = models.CharField(_("preferred language"), max_length=5, choices=settings.LANGUAGES, default="ja")
+    consent_policy_version = models.CharField(_("privacy policy version consented to"), max_length=20, blank=True)
+    consented_at = models.DateTimeField(_("consented at"), null=True, blank=True)
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
+        constraints = [
+            models.CheckConstraint(condition=~Q(consent_policy_version="") | Q(consented_at__isnull=True),
+                                   name="participant_consent_has_version"),
+        ]
+
+    def __str__(self):
+        return self.name or str(_("(no name)"))
+
+
+def new_token_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Registration(models.Model):
+    class Status(models.TextChoices):
+        CONFIRMED = "confirmed", _("Confirmed")
+        WAITLISTED = "waitlisted", _("Waiting list")
+        CANCELLED = "cancelled", _("Cancelled")
+        ATTENDED = "attended", _("Attended")
+        NO_SHOW = "no_show", _("No-show")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("Web")
+        PHONE = "phone", _("Phone")
+        WALK_IN = "walk_in", _("Walk-in")
+
+    class BookedBy(models.TextChoices):
+        SELF = "self", _("Themself")
+        FAMILY = "family", _("Family member or carer")
+        STAFF = "staff", _("Staff")
+
+    # Statuses that hold a seat, and statuses that count as an active registration.
+    SEATED = (Status.CONFIRMED, Status.ATTENDED, Status.NO_SHOW)
+    ACTIVE = (*SEATED, Status.WAITLISTED)
+
+    session = models.ForeignKey(Session, on_delete=models.PROTECT, related_name="registrations",
+                                verbose_name=_("session"))
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="registrations",
+                                    verbose_name=_("participant"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, default=Channel.WEB)
+    booked_by = models.CharField(_("booked by"), max_length=20, choices=BookedBy.choices, default=BookedBy.SELF)
+    booker_name = models.CharField(_("booker's name"), max_length=100, blank=True)
+    booker_relationship = models.CharField(_("booker's relationship"), max_length=50, blank=True)
+    booker_email = models.EmailField(_("booker's e-mail"), blank=True)
+    booker_phone = models.CharField(_("booker's phone"), max_length=15, blank=True)
+    waitlist_position = models.PositiveIntegerField(_("waiting-list position"), null=True, blank=True)
+    token_key = models.CharField(max_length=32, default=new_token_key, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("created by"))
+    created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "created_at"]
+        verbose_name = _("registration")
+        verbose_name_plural = _("registrations")
+        constraints = [
+            models.UniqueConstraint(fields=["session", "participant"], condition=~Q(status="cancelled"),
+                                    name="one_active_registration_per_session"),
+            models.UniqueConstraint(fields=["session", "waitlist_position"], condition=Q(status="waitlisted"),
+                                    name="unique_waitlist_position"),
+            models.CheckConstraint(
+                condition=(Q(status="waitlisted", waitlist_position__isnull=False)
+                           | (~Q(status="waitlisted") & Q(waitlist_position__isnull=True))),
+                name="waitlist_position_iff_waitlisted"),
+        ]
+        indexes = [models.Index(fields=["session", "status"], name="registration_session_status")]
+
+    def __str__(self):
+        return f"{self.participant} – {self.session} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    def get_manage_url(self) -> str:
+        from django.urls import reverse
+
+        from courses.tokens import registration_token
+
+        return reverse("courses:registration", args=[registration_token(self)])
+
+    def get_cancel_url(self) -> str:
+        from django.urls import reverse
+
+        from courses.tokens import registration_token
+
+        return reverse("courses:cancel", args=[registration_token(self)])

@@ -1,0 +1,26 @@
+"""The one place the services report what happened, for the messages residents receive.
+
+Every service ends with an explicit call to `notify()` inside its transaction (not a signal), so a
+message outbox written here commits or rolls back with the change it reports. The e-mail issue fills it in;
+until then it only records the event in the log.
+"""
+
+import logging
+from enum import StrEnum
+
+logger = logging.getLogger(__name__)
+
+
+class Event(StrEnum):
+    REGISTRATION_CONFIRMED = "registration_confirmed"
+    REGISTRATION_WAITLISTED = "registration_waitlisted"
+    REGISTRATION_RESENT = "registration_resent"  # a repeated submission: resend to the contact on file
+    REGISTRATION_PROMOTED = "registration_promoted"
+    REGISTRATION_CANCELLED = "registration_cancelled"
+    SESSION_CANCELLED = "session_cancelled"
+    SESSION_MOVED = "session_moved"
+
+
+def notify(event: Event, *, registration=None, session=None, **details) -> None:
+    logger.debug("dekiru event %s registration=%s session=%s %s", event,
+                getattr(registration, "pk", None), getattr(session, "pk", None), details or "")

@@ -1,0 +1,349 @@
+"""What the courses app does: register, cancel, promote from the waiting list, cancel or move a session.
+
+The only place these rules live. The public site, the admin, imports and commands all call these
+functions. Each one runs in a transaction, locks the session row before counting seats (so exactly one
+person gets the last seat, across processes, on PostgreSQL; SQLite serialises writers by itself), writes
+an audit entry and ends with one explicit `notify()` call.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from wagtail.log_actions import log
+
+from courses.models import Participant, Registration, Session
+from courses.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
+from courses.notifications import Event, notify
+
+# --- Refusals ---------------------------------------------------------------------------------------------
+
+
+class RegistrationError(Exception):
+    """A rule refused the request. `message` is translated and safe to show to the person."""
+
+    message = _("This request could not be completed.")
+
+    def __init__(self, message=None):
+        if message is not None:
+            self.message = message
+        super().__init__(str(self.message))
+
+
+class SessionCancelled(RegistrationError):
+    message = _("This session has been cancelled.")
+
+
+class SessionPast(RegistrationError):
+    message = _("This session has already started or taken place.")
+
+
+class RegistrationNotOpen(RegistrationError):
+    message = _("Registration for this session has not opened yet.")
+
+
+class RegistrationClosed(RegistrationError):
+    message = _("Registration for this session has closed.")
+
+
+class ContactRequired(RegistrationError):
+    message = _("Please give an e-mail address or a phone number so that we can reach you.")
+
+
+class NotCancellable(RegistrationError):
+    message = _("This registration has already been cancelled.")
+
+
+class CapacityBelowConfirmed(RegistrationError):
+    message = _("The capacity cannot be lower than the number of people already confirmed.")
+
+
+class InvalidSessionTimes(RegistrationError):
+    message = _("The session must end after it starts.")
+
+
+# --- Input ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParticipantDetails:
+    """What a registration form, a phone call or an import says about the person taking part."""
+
+    name: str
+    kana: str = ""
+    email: str = ""
+    phone: str = ""
+    age_band: str = ""
+    ward_id: int | None = None
+    device: str = ""
+    accessibility_needs: str = ""
+    language: str = "ja"
+    consent: bool = False
+
+    def normalized(self) -> "ParticipantDetails":
+        return ParticipantDetails(
+            name=normalize_name(self.name), kana=normalize_kana(self.kana),
+            email=normalize_email(self.email), phone=normalize_phone(self.phone),
+            age_band=self.age_band, ward_id=self.ward_id, device=self.device,
+            accessibility_needs=self.accessibility_needs.strip(), language=self.language, consent=self.consent,
+        )
+
+
+@dataclass
+class BookerDetails:
+    """Who made a booking for someone else (a family member, a carer, or staff)."""
+
+    name: str = ""
+    relationship: str = ""
+    email: str = ""
+    phone: str = ""
+
+    def normalized(self) -> "BookerDetails":
+        return BookerDetails(name=normalize_name(self.name), relationship=self.relationship.strip(),
+                             email=normalize_email(self.email), phone=normalize_phone(self.phone))
+
+
+@dataclass
+class RegistrationResult:
+    registration: Registration
+    created: bool
+    promoted: list[Registration] = field(default_factory=list)
+
+    @property
+    def waitlisted(self) -> bool:
+        return self.registration.status == Registration.Status.WAITLISTED
+
+
+# --- Helpers (module-private; the lock and the count are separate so the concurrency test can prove the
+# lock is what keeps the count right) --------------------------------------------------------------------
+
+
+def _lock_session(session_id: int) -> Session:
+    return Session.objects.select_for_update().select_related("course").get(pk=session_id)
+
+
+def _seated_count(session: Session) -> int:
+    return session.registrations.filter(status__in=Registration.SEATED).count()
+
+
+def check_open_for_registration(session: Session, *, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    if session.status == Session.Status.CANCELLED:
+        raise SessionCancelled()
+    if session.starts_at <= now:
+        raise SessionPast()
+    if session.registration_opens_at and now < session.registration_opens_at:
+        raise RegistrationNotOpen()
+    if now >= session.registration_closes:
+        raise RegistrationClosed()
+
+
+def _find_or_create_participant(details: ParticipantDetails) -> Participant:
+    """The same person is the same name with the same e-mail or phone; anything else is a new participant.
+
+    A shared family phone or e-mail is common, so contact alone never identifies a person.
+    """
+    contact = Q()
+    if details.email:
+        contact |= Q(email__iexact=details.email)
+    if details.phone:
+        contact |= Q(phone=details.phone)
+    participant = None
+    if contact and details.name:
+        participant = (Participant.objects.filter(contact, name=details.name, anonymised_at__isnull=True)
+                       .order_by("pk").first())
+    now = timezone.now()
+    if participant is None:
+        participant = Participant(name=details.name, kana=details.kana, email=details.email,
+                                  phone=details.phone)
+    # Fill in what was missing; never overwrite what the person told us before from an anonymous form.
+    for attr in ("kana", "email", "phone", "age_band", "device", "accessibility_needs"):
+        if not getattr(participant, attr) and getattr(details, attr):
+            setattr(participant, attr, getattr(details, attr))
+    if participant.ward_id is None and details.ward_id:
+        participant.ward_id = details.ward_id
+    participant.language = details.language or participant.language
+    if details.consent:
+        participant.consent_policy_version = settings.DEKIRU_PRIVACY_POLICY_VERSION
+        participant.consented_at = now
+    participant.save()
+    return participant
+
+
+def _next_waitlist_position(session: Session) -> int:
+    current = session.registrations.filter(status=Registration.Status.WAITLISTED).aggregate(m=Max("waitlist_position"))
+    return (current["m"] or 0) + 1
+
+
+def waitlist_rank(registration: Registration) -> int | None:
+    """1 for the first person on the waiting list, and so on; None when not waitlisted."""
+    if registration.status != Registration.Status.WAITLISTED:
+        return None
+    return registration.session.registrations.filter(
+        status=Registration.Status.WAITLISTED, waitlist_position__lte=registration.waitlist_position).count()
+
+
+# --- Services ---------------------------------------------------------------------------------------------
+
+
+def register(
+    *,
+    session: Session,
+    participant: ParticipantDetails,
+    channel: str = Registration.Channel.WEB,
+    booked_by: str = Registration.BookedBy.SELF,
+    booker: BookerDetails | None = None,
+    actor=None,
+) -> RegistrationResult:
+    """Confirm a seat, or put the person on the waiting list when the session is full.
+
+    A repeated submission for the same person and session creates nothing: the existing registration is
+    returned with `created=False` and its confirmation is sent again to the contact on file.
+    """
+    details = participant.normalized()
+    booker = booker.normalized() if booker else BookerDetails()
+    if not (details.email or details.phone or booker.email or booker.phone):
+        raise ContactRequired()
+
+    with transaction.atomic():
+        # Lock first: a double click or two processes then see each other's participant and registration.
+        session = _lock_session(session.pk)
+        check_open_for_registration(session)
+        person = _find_or_create_participant(details)
+        existing = session.registrations.filter(participant=person, status__in=Registration.ACTIVE).first()
+        if existing is not None:
+            notify(Event.REGISTRATION_RESENT, registration=existing, session=session)
+            return RegistrationResult(registration=existing, created=False)
+
+        now = timezone.now()
+        registration = Registration(
+            session=session, participant=person, channel=channel, booked_by=booked_by,
+            booker_name=booker.name, booker_relationship=booker.relationship, booker_email=booker.email,
+            booker_phone=booker.phone, created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        if _seated_count(session) < session.capacity:
+            registration.status = Registration.Status.CONFIRMED
+            registration.confirmed_at = now
+        else:
+            registration.status = Registration.Status.WAITLISTED
+            registration.waitlist_position = _next_waitlist_position(session)
+        registration.save()
+        log(registration, f"courses.registration.{registration.status}", user=_user(actor))
+        notify(Event.REGISTRATION_CONFIRMED if registration.status == Registration.Status.CONFIRMED
+               else Event.REGISTRATION_WAITLISTED, registration=registration, session=session)
+    return RegistrationResult(registration=registration, created=True)
+
+
+def cancel_registration(*, registration: Registration, actor=None) -> RegistrationResult:
+    """Cancel a confirmed or waitlisted registration; a freed seat goes to the first person waiting."""
+    with transaction.atomic():
+        session = _lock_session(registration.session_id)
+        registration = Registration.objects.select_for_update().get(pk=registration.pk)
+        if registration.status not in (Registration.Status.CONFIRMED, Registration.Status.WAITLISTED):
+            raise NotCancellable()
+        if session.starts_at <= timezone.now():
+            raise SessionPast()
+        registration.status = Registration.Status.CANCELLED
+        registration.cancelled_at = timezone.now()
+        registration.waitlist_position = None
+        registration.save(update_fields=["status", "cancelled_at", "waitlist_position", "updated_at"])
+        log(registration, "courses.registration.cancelled", user=_user(actor))
+        notify(Event.REGISTRATION_CANCELLED, registration=registration, session=session)
+        promoted = _promote(session, actor=actor)
+    return RegistrationResult(registration=registration, created=False, promoted=promoted)
+
+
+def promote_waitlist(*, session: Session, actor=None) -> list[Registration]:
+    """Fill free seats from the waiting list, first come first served. Returns who was promoted."""
+    with transaction.atomic():
+        return _promote(_lock_session(session.pk), actor=actor)
+
+
+def _promote(session: Session, *, actor=None) -> list[Registration]:
+    """Promote while seats are free. The caller holds the session lock."""
+    if session.status == Session.Status.CANCELLED or session.starts_at <= timezone.now():
+        return []
+    free = session.capacity - _seated_count(session)
+    if free <= 0:
+        return []
+    waiting = list(session.registrations.select_for_update().filter(status=Registration.Status.WAITLISTED)
+                   .select_related("participant").order_by("waitlist_position")[:free])
+    now = timezone.now()
+    for registration in waiting:
+        registration.status = Registration.Status.CONFIRMED
+        registration.waitlist_position = None
+        registration.confirmed_at = now
+        registration.save(update_fields=["status", "waitlist_position", "confirmed_at", "updated_at"])
+        log(registration, "courses.registration.promoted", user=_user(actor))
+        notify(Event.REGISTRATION_PROMOTED, registration=registration, session=session)
+    return waiting
+
+
+def cancel_session(*, session: Session, reason: str, actor=None) -> Session:
+    """Cancel a session for everyone; each registered or waitlisted person is told (with the reason)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RegistrationError(_("Please give a reason for the cancellation."))
+    with transaction.atomic():
+        session = _lock_session(session.pk)
+        if session.status == Session.Status.CANCELLED:
+            raise SessionCancelled()
+        session.status = Session.Status.CANCELLED
+        session.cancellation_reason = reason
+        session.save(update_fields=["status", "cancellation_reason", "updated_at"])
+        affected = list(session.registrations.filter(status__in=Registration.ACTIVE).select_related("participant"))
+        log(session, "courses.session.cancelled", user=_user(actor), data={"reason": reason})
+        notify(Event.SESSION_CANCELLED, session=session, registrations=affected, reason=reason)
+    return session
+
+
+_UNCHANGED = object()
+
+
+def move_session(*, session: Session, starts_at: datetime | None = None, ends_at: datetime | None = None,
+                 venue=_UNCHANGED, capacity: int | None = None, actor=None) -> Session:
+    """Change a session's time, venue or capacity.
+
+    A capacity below the number already confirmed is refused; a raised capacity promotes people from the
+    waiting list. Everyone registered or waitlisted is told what changed.
+    """
+    with transaction.atomic():
+        session = _lock_session(session.pk)
+        if session.status == Session.Status.CANCELLED:
+            raise SessionCancelled()
+        changes = {}
+        new_starts = starts_at or session.starts_at
+        new_ends = ends_at or session.ends_at
+        if new_ends <= new_starts:
+            raise InvalidSessionTimes()
+        if new_starts != session.starts_at:
+            changes["starts_at"] = (session.starts_at.isoformat(), new_starts.isoformat())
+        if new_ends != session.ends_at:
+            changes["ends_at"] = (session.ends_at.isoformat(), new_ends.isoformat())
+        if venue is not _UNCHANGED and getattr(venue, "pk", None) != session.venue_id:
+            changes["venue"] = (session.venue_id, getattr(venue, "pk", None))
+            session.venue = venue
+        if capacity is not None and capacity != session.capacity:
+            if capacity < _seated_count(session):
+                raise CapacityBelowConfirmed()
+            changes["capacity"] = (session.capacity, capacity)
+            session.capacity = capacity
+        session.starts_at, session.ends_at = new_starts, new_ends
+        session.save()
+        promoted = _promote(session, actor=actor)
+        if changes:
+            log(session, "courses.session.moved", user=_user(actor), data={"changes": changes})
+            affected = list(session.registrations.filter(status__in=Registration.ACTIVE)
+                            .select_related("participant"))
+            notify(Event.SESSION_MOVED, session=session, registrations=affected, changes=changes,
+                   promoted=promoted)
+    session.promoted = promoted  # who got a seat through a raised capacity, for the caller to report
+    return session
+
+
+def _user(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None

@@ -1,0 +1,29 @@
+from django.utils.translation import gettext_lazy as _
+from wagtail import hooks
+from wagtail.snippets.models import register_snippet
+from wagtail.snippets.views.snippets import SnippetViewSet
+
+from courses.models import Topic
+
+
+@hooks.register("register_log_actions")
+def register_course_log_actions(actions):
+    actions.register_action("courses.registration.confirmed", _("Registration confirmed"),
+                            _("Registration confirmed"))
+    actions.register_action("courses.registration.waitlisted", _("Added to the waiting list"),
+                            _("Added to the waiting list"))
+    actions.register_action("courses.registration.promoted", _("Promoted from the waiting list"),
+                            _("Promoted from the waiting list"))
+    actions.register_action("courses.registration.cancelled", _("Registration cancelled"),
+                            _("Registration cancelled"))
+    actions.register_action("courses.session.cancelled", _("Session cancelled"), _("Session cancelled"))
+    actions.register_action("courses.session.moved", _("Session changed"), _("Session changed"))
+
+
+class TopicViewSet(SnippetViewSet):
+    model = Topic
+    icon = "tag"
+    list_display = ["name", "name_en", "slug"]
+
+
+register_snippet(TopicViewSet)

@@ -1,0 +1,136 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.search import index
+
+from cms.i18n import localized
+
+
+class Ward(models.Model):
+    """An administrative ward (区) of the municipality; reference data loaded by `load_municipality`."""
+
+    code = models.CharField(_("local government code"), max_length=6, unique=True)
+    name = models.CharField(_("name"), max_length=50)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("ward")
+        verbose_name_plural = _("wards")
+
+    def __str__(self):
+        return localized(self, "name")
+
+
+class Partner(index.Indexed, models.Model):
+    class Kind(models.TextChoices):
+        NPO = "npo", _("NPO")
+        ICT_COMPANY = "ict_company", _("ICT company")
+        CARRIER_SHOP = "carrier_shop", _("Mobile carrier shop")
+        COMMUNITY_ASSOCIATION = "community_association", _("Community association")
+        WARD_OFFICE = "ward_office", _("Ward office")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    contact_name = models.CharField(_("contact person"), max_length=100, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    panels = [
+        FieldPanel("name"), FieldPanel("name_en"), FieldPanel("kind"),
+        MultiFieldPanel([FieldPanel("contact_name"), FieldRowPanel([FieldPanel("email"), FieldPanel("phone")]),
+                         FieldPanel("website")], heading=_("Contact")),
+        FieldPanel("is_active"),
+    ]
+    search_fields = [index.SearchField("name"), index.SearchField("name_en"), index.AutocompleteField("name")]
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+
+    def __str__(self):
+        return localized(self, "name")
+
+
+class PartnerMembership(models.Model):
+    """A staff user's role in a partner organisation; later issues scope the admin by it."""
+
+    class Role(models.TextChoices):
+        MANAGER = "manager", _("Manager")
+        INSTRUCTOR = "instructor", _("Instructor")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_memberships",
+                             verbose_name=_("user"))
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships",
+                                verbose_name=_("partner"))
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.INSTRUCTOR)
+
+    class Meta:
+        verbose_name = _("partner membership")
+        verbose_name_plural = _("partner memberships")
+        constraints = [models.UniqueConstraint(fields=["user", "partner"], name="one_membership_per_partner")]
+
+    def __str__(self):
+        return f"{self.user} – {self.partner} ({self.get_role_display()})"
+
+
+class Venue(index.Indexed, models.Model):
+    """Where sessions happen. Owned by a partner, or by the city when `partner` is empty."""
+
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="venues",
+                                verbose_name=_("partner"), help_text=_("Empty for a city-owned venue."))
+    ward = models.ForeignKey(Ward, on_delete=models.PROTECT, related_name="venues", verbose_name=_("ward"))
+    postal_code = models.CharField(_("postal code"), max_length=8, blank=True)
+    address = models.CharField(_("address"), max_length=255)
+    address_en = models.CharField(_("address (English)"), max_length=255, blank=True)
+    access = models.CharField(_("how to get there (Japanese)"), max_length=255, blank=True)
+    access_en = models.CharField(_("how to get there (English)"), max_length=255, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    step_free = models.BooleanField(_("step-free access"), default=False)
+    hearing_loop = models.BooleanField(_("hearing loop"), default=False)
+    loaner_devices = models.BooleanField(_("loaner devices available"), default=False)
+    capacity = models.PositiveIntegerField(_("room capacity"), default=20)
+
+    panels = [
+        FieldPanel("name"), FieldPanel("name_en"), FieldPanel("partner"), FieldPanel("ward"),
+        MultiFieldPanel([FieldPanel("postal_code"), FieldPanel("address"), FieldPanel("address_en"),
+                         FieldPanel("access"), FieldPanel("access_en"),
+                         FieldRowPanel([FieldPanel("latitude"), FieldPanel("longitude")])], heading=_("Address")),
+        MultiFieldPanel([FieldPanel("step_free"), FieldPanel("hearing_loop"), FieldPanel("loaner_devices"),
+                         FieldPanel("capacity")], heading=_("Facilities")),
+    ]
+    search_fields = [index.SearchField("name"), index.SearchField("address"), index.AutocompleteField("name")]
+
+    class Meta:
+        ordering = ["ward__sort_order", "name"]
+        verbose_name = _("venue")
+        verbose_name_plural = _("venues")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(latitude__isnull=True) | models.Q(latitude__gte=-90,
+                                                                                      latitude__lte=90),
+                                   name="venue_latitude_range"),
+            models.CheckConstraint(condition=models.Q(longitude__isnull=True) | models.Q(longitude__gte=-180,
+                                                                                       longitude__lte=180),
+                                   name="venue_longitude_range"),
+        ]
+
+    def __str__(self):
+        return localized(self, "name")
+
+    @property
+    def map_url(self) -> str:
+        from urllib.parse import quote
+
+        if self.latitude is not None and self.longitude is not None:
+            return f"https://www.google.com/maps/search/?api=1&query={self.latitude},{self.longitude}"
+        return f"https://www.google.com/maps/search/?api=1&query={quote(self.address)}"

@@ -1,0 +1,137 @@
+"""What the partners app does: partners and their course groups, memberships, and municipality data."""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from wagtail.log_actions import log
+
+from cms.models import MunicipalitySettings
+from partners.models import Partner, PartnerMembership, Ward
+
+DEFAULT_MUNICIPALITY_CSV = Path(__file__).resolve().parent.parent / "data" / "municipalities" / "kawasaki.csv"
+
+
+class MunicipalityDataError(Exception):
+    """The municipality CSV is not usable; `errors` lists every problem found, by line."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+def check_digit(code5: str) -> str:
+    """Check digit of a local government code (JIS X 0402): weights 6..2, mod 11, last digit of 11 − r."""
+    total = sum(int(d) * w for d, w in zip(code5, (6, 5, 4, 3, 2), strict=True))
+    return str((11 - total % 11) % 10)
+
+
+def is_valid_local_government_code(code: str) -> bool:
+    return len(code) == 6 and code.isdigit() and check_digit(code[:5]) == code[5]
+
+
+@dataclass
+class MunicipalityLoadResult:
+    municipality: MunicipalitySettings
+    wards_created: int
+    wards_updated: int
+
+
+def load_municipality(path: Path | str = DEFAULT_MUNICIPALITY_CSV, *, actor=None) -> MunicipalityLoadResult:
+    """Load the municipality and its wards from a CSV (columns: level, code, name, name_en, prefecture_code,
+    prefecture_name). One `municipality` row and any number of `ward` rows. Idempotent: wards are matched
+    by code. All or nothing: any bad row leaves the database unchanged and every problem is reported.
+    """
+    errors: list[str] = []
+    municipality_row = None
+    ward_rows = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"level", "code", "name"} - set(reader.fieldnames or [])
+        if missing:
+            raise MunicipalityDataError([_("Missing columns: %(columns)s") % {"columns": ", ".join(sorted(missing))}])
+        seen_codes = set()
+        for line, row in enumerate(reader, start=2):
+            level = (row.get("level") or "").strip()
+            code = (row.get("code") or "").strip()
+            name = (row.get("name") or "").strip()
+            if not is_valid_local_government_code(code):
+                errors.append(_("Line %(line)d: %(code)s is not a valid local government code.")
+                              % {"line": line, "code": code})
+            if not name:
+                errors.append(_("Line %(line)d: the name is empty.") % {"line": line})
+            if code in seen_codes:
+                errors.append(_("Line %(line)d: code %(code)s appears twice.") % {"line": line, "code": code})
+            seen_codes.add(code)
+            if level == "municipality":
+                if municipality_row is not None:
+                    errors.append(_("Line %(line)d: only one municipality row is allowed.") % {"line": line})
+                municipality_row = row
+            elif level == "ward":
+                ward_rows.append(row)
+            else:
+                errors.append(_("Line %(line)d: level must be “municipality” or “ward”.") % {"line": line})
+    if municipality_row is None:
+        errors.append(_("The file has no municipality row."))
+    if errors:
+        raise MunicipalityDataError(errors)
+
+    with transaction.atomic():
+        municipality = MunicipalitySettings.load()
+        municipality.code = municipality_row["code"].strip()
+        municipality.name = municipality_row["name"].strip()
+        municipality.name_en = (municipality_row.get("name_en") or "").strip()
+        municipality.prefecture_code = (municipality_row.get("prefecture_code") or "").strip()
+        municipality.prefecture_name = (municipality_row.get("prefecture_name") or "").strip()
+        municipality.save()
+        created = updated = 0
+        for order, row in enumerate(ward_rows, start=1):
+            _ward, was_created = Ward.objects.update_or_create(
+                code=row["code"].strip(),
+                defaults={"name": row["name"].strip(), "name_en": (row.get("name_en") or "").strip(),
+                          "sort_order": order},
+            )
+            created += was_created
+            updated += not was_created
+        log(municipality, "wagtail.edit", user=actor)
+    return MunicipalityLoadResult(municipality=municipality, wards_created=created, wards_updated=updated)
+
+
+def course_group_for(partner: Partner | None):
+    """The CourseGroupPage of a partner (or of the city, for None), created under the course index if missing."""
+    from courses.models import CourseGroupPage, CourseIndexPage
+
+    existing = CourseGroupPage.objects.filter(partner=partner).first()
+    if existing is not None:
+        return existing
+    index = CourseIndexPage.objects.first()
+    if index is None:
+        raise RuntimeError("Create the course index page before adding course groups.")
+    title = str(partner) if partner else _("City courses")
+    slug_base = slugify(partner.name_en or f"partner-{partner.pk}") if partner else "city"
+    group = CourseGroupPage(title=title, slug=slug_base or f"partner-{partner.pk}", partner=partner)
+    if CourseGroupPage.objects.child_of(index).filter(slug=group.slug).exists():
+        group.slug = f"{group.slug}-{partner.pk if partner else 'city'}"
+    index.add_child(instance=group)
+    group.save_revision().publish()
+    return group
+
+
+def create_partner(*, name: str, kind: str, actor=None, **fields) -> Partner:
+    """Create a partner together with its course group page (so page permissions can be granted per partner)."""
+    with transaction.atomic():
+        partner = Partner.objects.create(name=name, kind=kind, **fields)
+        course_group_for(partner)
+        log(partner, "wagtail.create", user=actor)
+    return partner
+
+
+def add_membership(*, partner: Partner, user, role: str, actor=None) -> PartnerMembership:
+    with transaction.atomic():
+        membership, _created = PartnerMembership.objects.update_or_create(
+            partner=partner, user=user, defaults={"role": role})
+        log(membership, "wagtail.create" if _created else "wagtail.edit", user=actor)
+    return membership

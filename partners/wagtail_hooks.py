@@ -1,0 +1,5 @@
+from wagtail.snippets.models import register_snippet
+
+from partners.viewsets import PartnersGroup
+
+register_snippet(PartnersGroup)
