@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres lint check bench messages install clean serve
+.PHONY: demo test test-postgres lint check bench messages install clean lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -47,6 +47,13 @@ check: install
 
 bench: install messages
 	$(PY) -m benchmarks
+
+# Re-resolve the newest versions allowed by pyproject.toml into requirements.lock.
+lock:
+	rm -rf /tmp/dekiru-lock && $(PYTHON) -m venv /tmp/dekiru-lock
+	/tmp/dekiru-lock/bin/pip install --quiet -e '.[dev]'
+	(echo "# Pinned versions of every dependency (pip constraints). Regenerate: make lock"; \
+	 /tmp/dekiru-lock/bin/pip freeze --exclude-editable | grep -v '^-e') > requirements.lock
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache

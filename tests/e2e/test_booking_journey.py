@@ -1,0 +1,64 @@
+"""A person books, fills a class, joins the waiting list, cancels, and sees the promotion — in Chromium,
+on a phone-sized screen, without JavaScript."""
+
+import pytest
+
+from courses.models import Registration
+from tests import factories
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def fill_and_submit(page, *, name, kana, phone):
+    page.fill("#id_name", name)
+    page.fill("#id_kana", kana)
+    page.fill("#id_phone", phone)
+    page.select_option("#id_age_band", "75-79")
+    page.check("#id_consent")
+    page.click("main form button[type=submit]")
+
+
+def test_book_fill_waitlist_cancel_and_promotion(live_server, phone_page, site):
+    session = factories.session(capacity=2)
+    course_url = live_server.url + "/en" + session.course.url
+    page = phone_page
+
+    # Two people take the two seats.
+    tokens = {}
+    for name, kana, phone in [("Sato Kazuko", "サトウ カズコ", "090-1111-0001"),
+                              ("Suzuki Hiroshi", "すずき ひろし", "０９０ー１１１１ー０００２")]:
+        page.goto(course_url)
+        page.get_by_role("link", name="Register").first.click()
+        fill_and_submit(page, name=name, kana=kana, phone=phone)
+        assert page.locator("h1").inner_text() == "You are registered"
+        tokens[name] = page.url
+    assert session.registrations.filter(status=Registration.Status.CONFIRMED).count() == 2
+
+    # The class is now full: the third person joins the waiting list.
+    page.goto(course_url)
+    assert "Full" in page.locator(".session").first.inner_text()
+    page.get_by_role("link", name="Join the waiting list").first.click()
+    fill_and_submit(page, name="Takahashi Yoko", kana="ﾀｶﾊｼ ﾖｳｺ", phone="080-2222-0003")
+    assert page.locator("h1").inner_text() == "You are on the waiting list"
+    assert "number 1" in page.locator(".notice").first.inner_text()
+    waiting_url = page.url
+
+    # The first person cancels from their own link…
+    page.goto(tokens["Sato Kazuko"])
+    page.get_by_role("link", name="Cancel this registration").click()
+    page.get_by_role("button", name="Yes, cancel my registration").click()
+    assert page.locator("h1").inner_text() == "Registration cancelled"
+
+    # …and the person waiting now has the seat.
+    page.goto(waiting_url)
+    assert page.locator("h1").inner_text() == "You are registered"
+    promoted = Registration.objects.get(participant__name="Takahashi Yoko")
+    assert promoted.status == Registration.Status.CONFIRMED
+    assert promoted.participant.kana == "タカハシ ヨウコ"
+
+
+def test_japanese_is_the_default(live_server, phone_page, site):
+    session = factories.session()
+    phone_page.goto(live_server.url + session.course.url)
+    assert phone_page.locator("html").get_attribute("lang") == "ja"
+    assert session.course.title in phone_page.locator("h1").inner_text()
