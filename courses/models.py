@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from modelcluster.fields import ParentalManyToManyField
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
 from wagtail.contrib.routable_page.models import RoutablePageMixin, path
@@ -178,8 +179,8 @@ class Session(models.Model):
     """One dated occurrence of a course at a venue (or online), with its own capacity and roster."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", _("Scheduled")
-        CANCELLED = "cancelled", _("Cancelled")
+        SCHEDULED = "scheduled", pgettext_lazy("session status", "Scheduled")
+        CANCELLED = "cancelled", pgettext_lazy("session status", "Cancelled")
 
     course = models.ForeignKey(CoursePage, on_delete=models.PROTECT, related_name="sessions",
                                verbose_name=_("course"))
