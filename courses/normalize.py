@@ -1,7 +1,7 @@
 """Safe normalisation of what people type into the registration form.
 
 Only contact fields and the kana reading are rewritten. A person's name is trimmed and its runs of spaces
-folded, nothing more: blanket Unicode normalisation (NFKC) rewrites some name kanji, e.g. 﨑 (U+FA11) → 崎.
+folded, nothing more: blanket Unicode normalisation (NFKC) rewrites some name kanji, e.g. 塚 (U+FA10) → 塚.
 """
 
 import re
@@ -55,16 +55,22 @@ def normalize_phone(value: str) -> str:
     return value
 
 
-_PHONE_RE = re.compile(r"^0\d{9,10}$")
+# 11 digits for mobile, IP and M2M numbers (020/050/060/070/080/090 and 0800 free dial); 10 for the rest
+# (landlines, 0120, 0570).
+_PHONE_RE = re.compile(r"0[256789]0\d{8}|0(?![256789]0)\d{9}")
 
 
 def is_valid_phone(value: str) -> bool:
-    """A Japanese number: 0 and 9 more digits (landline) or 10 more (mobile, 050, 0120…)."""
-    return bool(_PHONE_RE.match(value))
+    """A Japanese phone number in the canonical digits-only form."""
+    return bool(_PHONE_RE.fullmatch(value))
 
 
 def format_phone(value: str) -> str:
     """Human-readable grouping for display: 09012345678 → 090-1234-5678, 0441234567 → 044-123-4567."""
+    if value.startswith(("0120", "0570")) and len(value) == 10:
+        return f"{value[:4]}-{value[4:7]}-{value[7:]}"
+    if value.startswith("0800") and len(value) == 11:
+        return f"{value[:4]}-{value[4:7]}-{value[7:]}"
     if len(value) == 11:
         return f"{value[:3]}-{value[3:7]}-{value[7:]}"
     if len(value) == 10 and value.startswith(("03", "06")):

@@ -17,6 +17,7 @@ class Event(StrEnum):
     REGISTRATION_RESENT = "registration_resent"  # a repeated submission: resend to the contact on file
     REGISTRATION_PROMOTED = "registration_promoted"
     REGISTRATION_CANCELLED = "registration_cancelled"
+    REGISTRATION_MOVED = "registration_moved"  # moved to another session by staff on the person's behalf
     SESSION_CANCELLED = "session_cancelled"
     SESSION_MOVED = "session_moved"
 

@@ -179,6 +179,17 @@ def _next_waitlist_position(session: Session) -> int:
     return (current["m"] or 0) + 1
 
 
+def _place(registration: Registration, session: Session) -> None:
+    """Give a new registration a seat when one is free, otherwise the next place on the waiting list.
+    The caller holds the session lock."""
+    if _seated_count(session) < session.capacity:
+        registration.status = Registration.Status.CONFIRMED
+        registration.confirmed_at = timezone.now()
+    else:
+        registration.status = Registration.Status.WAITLISTED
+        registration.waitlist_position = _next_waitlist_position(session)
+
+
 def waitlist_rank(registration: Registration) -> int | None:
     """1 for the first person on the waiting list, and so on; None when not waitlisted."""
     if registration.status != Registration.Status.WAITLISTED:
@@ -219,18 +230,12 @@ def register(
             notify(Event.REGISTRATION_RESENT, registration=existing, session=session)
             return RegistrationResult(registration=existing, created=False)
 
-        now = timezone.now()
         registration = Registration(
             session=session, participant=person, channel=channel, booked_by=booked_by,
             booker_name=booker.name, booker_relationship=booker.relationship, booker_email=booker.email,
             booker_phone=booker.phone, created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
-        if _seated_count(session) < session.capacity:
-            registration.status = Registration.Status.CONFIRMED
-            registration.confirmed_at = now
-        else:
-            registration.status = Registration.Status.WAITLISTED
-            registration.waitlist_position = _next_waitlist_position(session)
+        _place(registration, session)
         registration.save()
         log(registration, f"courses.registration.{registration.status}", user=_user(actor))
         notify(Event.REGISTRATION_CONFIRMED if registration.status == Registration.Status.CONFIRMED
@@ -343,6 +348,117 @@ def move_session(*, session: Session, starts_at: datetime | None = None, ends_at
                    promoted=promoted)
     session.promoted = promoted  # who got a seat through a raised capacity, for the caller to report
     return session
+
+
+class AlreadyRegistered(RegistrationError):
+    message = _("This person is already registered for that session.")
+
+
+class SameSession(RegistrationError):
+    message = _("Choose a different session to move to.")
+
+
+def move_registration(*, registration: Registration, to_session: Session, actor=None) -> RegistrationResult:
+    """Move a booking to another session on the person's behalf (e.g. over the phone).
+
+    The person gets a seat in the new session, or its waiting list when it is full; the old seat is freed and
+    goes to the first person waiting there. Both sessions are locked, in id order so that two moves in
+    opposite directions cannot deadlock.
+    """
+    if to_session.pk == registration.session_id:
+        raise SameSession()
+    with transaction.atomic():
+        first, second = sorted([registration.session_id, to_session.pk])
+        locked = {first: _lock_session(first), second: _lock_session(second)}
+        old_session, new_session = locked[registration.session_id], locked[to_session.pk]
+        registration = Registration.objects.select_for_update().get(pk=registration.pk)
+        if registration.status not in (Registration.Status.CONFIRMED, Registration.Status.WAITLISTED):
+            raise NotCancellable()
+        check_open_for_registration(new_session)
+        if new_session.registrations.filter(participant_id=registration.participant_id,
+                                            status__in=Registration.ACTIVE).exists():
+            raise AlreadyRegistered()
+        moved = Registration(
+            session=new_session, participant_id=registration.participant_id, channel=registration.channel,
+            booked_by=registration.booked_by, booker_name=registration.booker_name,
+            booker_relationship=registration.booker_relationship, booker_email=registration.booker_email,
+            booker_phone=registration.booker_phone, created_by=_user(actor))
+        _place(moved, new_session)
+        moved.save()
+        registration.status = Registration.Status.CANCELLED
+        registration.cancelled_at = timezone.now()
+        registration.waitlist_position = None
+        registration.save(update_fields=["status", "cancelled_at", "waitlist_position", "updated_at"])
+        log(registration, "courses.registration.moved", user=_user(actor),
+            data={"from_session": old_session.pk, "to_session": new_session.pk, "new_registration": moved.pk})
+        log(moved, f"courses.registration.{moved.status}", user=_user(actor))
+        notify(Event.REGISTRATION_MOVED, registration=moved, session=new_session, previous=registration)
+        promoted = _promote(old_session, actor=actor)
+    return RegistrationResult(registration=moved, created=True, promoted=promoted)
+
+
+def merge_participants(*, keep: Participant, duplicate: Participant, actor=None) -> Participant:
+    """Merge two records of the same person: every registration of `duplicate` moves to `keep`.
+
+    No registration is lost. Where both records hold an active registration for the same session (the person
+    was booked twice), the duplicate's one is kept as a cancelled record and its seat goes to the waiting list.
+    Details missing from `keep` are taken from `duplicate`; then `duplicate` is deleted.
+    """
+    if keep.pk == duplicate.pk:
+        raise RegistrationError(_("Choose two different people to merge."))
+    with transaction.atomic():
+        keep = Participant.objects.select_for_update().get(pk=keep.pk)
+        duplicate = Participant.objects.select_for_update().get(pk=duplicate.pk)
+        freed_sessions = set()
+        for registration in Registration.objects.select_for_update().filter(participant=duplicate):
+            clash = (registration.status in Registration.ACTIVE and Registration.objects.filter(
+                session_id=registration.session_id, participant=keep, status__in=Registration.ACTIVE).exists())
+            if clash:
+                if registration.status in Registration.SEATED:
+                    freed_sessions.add(registration.session_id)
+                registration.status = Registration.Status.CANCELLED
+                registration.cancelled_at = timezone.now()
+                registration.waitlist_position = None
+            registration.participant = keep
+            registration.save()
+        for attr in ("kana", "email", "phone", "age_band", "device", "accessibility_needs",
+                     "consent_policy_version"):
+            if not getattr(keep, attr) and getattr(duplicate, attr):
+                setattr(keep, attr, getattr(duplicate, attr))
+        if keep.ward_id is None:
+            keep.ward_id = duplicate.ward_id
+        if keep.consented_at is None:
+            keep.consented_at = duplicate.consented_at
+        keep.save()
+        log(keep, "courses.participant.merged", user=_user(actor),
+            data={"merged_participant": duplicate.pk, "merged_name": duplicate.name})
+        duplicate.delete()
+        for session_id in sorted(freed_sessions):
+            _promote(_lock_session(session_id), actor=actor)
+    return keep
+
+
+def find_participants(query: str, *, limit: int = 50):
+    """Call-centre look-up by phone number, e-mail, name or kana, tolerant of how the caller's details are
+    typed: full- or half-width, any dashes, hiragana or katakana, with or without spaces."""
+    from django.db.models import Value
+    from django.db.models.functions import Replace
+
+    query = (query or "").strip()
+    if not query:
+        return Participant.objects.none()
+    participants = Participant.objects.filter(anonymised_at__isnull=True)
+    phone = normalize_phone(query)
+    if phone.isdigit() and len(phone) >= 4:
+        return participants.filter(phone__contains=phone).order_by("kana", "pk")[:limit]
+    if "@" in query:
+        return participants.filter(email__icontains=normalize_email(query)).order_by("kana", "pk")[:limit]
+    name = normalize_name(query).replace(" ", "")
+    kana = normalize_kana(query).replace(" ", "")
+    participants = participants.annotate(
+        name_nospace=Replace("name", Value(" "), Value("")), kana_nospace=Replace("kana", Value(" "), Value("")))
+    return participants.filter(Q(name_nospace__icontains=name) | Q(kana_nospace__icontains=kana)).order_by(
+        "kana", "pk")[:limit]
 
 
 def _user(actor):

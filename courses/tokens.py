@@ -21,6 +21,8 @@ def registration_from_token(token: str, queryset):
         pk, key = signing.loads(token, salt=SALT)
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise Http404("Invalid registration link") from exc
+    if not isinstance(pk, int) or not isinstance(key, str):
+        raise Http404("Invalid registration link")
     registration = get_object_or_404(queryset, pk=pk)
     if not constant_time_compare(str(key), registration.token_key):
         raise Http404("Invalid registration link")

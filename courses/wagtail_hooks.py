@@ -16,6 +16,10 @@ def register_course_log_actions(actions):
                             _("Promoted from the waiting list"))
     actions.register_action("courses.registration.cancelled", _("Registration cancelled"),
                             _("Registration cancelled"))
+    actions.register_action("courses.registration.moved", _("Registration moved to another session"),
+                            _("Registration moved to another session"))
+    actions.register_action("courses.participant.merged", _("Participant records merged"),
+                            _("Participant records merged"))
     actions.register_action("courses.session.cancelled", _("Session cancelled"), _("Session cancelled"))
     actions.register_action("courses.session.moved", _("Session changed"), _("Session changed"))
 

@@ -1,6 +1,7 @@
 """What the partners app does: partners and their course groups, memberships, and municipality data."""
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def check_digit(code5: str) -> str:
 
 
 def is_valid_local_government_code(code: str) -> bool:
-    return len(code) == 6 and code.isdigit() and check_digit(code[:5]) == code[5]
+    return len(code) == 6 and code.isascii() and code.isdigit() and check_digit(code[:5]) == code[5]
 
 
 @dataclass
@@ -38,66 +39,103 @@ class MunicipalityLoadResult:
     municipality: MunicipalitySettings
     wards_created: int
     wards_updated: int
+    wards_removed: int = 0
+
+
+def _read_csv_rows(path: Path | str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Rows with their physical line numbers. UTF-8 (with or without BOM), or Shift_JIS as Excel on Japanese
+    Windows saves a CSV."""
+    raw = Path(path).read_bytes()
+    for encoding in ("utf-8-sig", "cp932"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise MunicipalityDataError([_("The file is neither UTF-8 nor Shift_JIS text.")])
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    for row in reader:
+        rows.append((reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}))
+    return [f.strip() for f in reader.fieldnames or []], rows
+
+
+def _too_long(model, field: str, value: str) -> bool:
+    return len(value) > model._meta.get_field(field).max_length
 
 
 def load_municipality(path: Path | str = DEFAULT_MUNICIPALITY_CSV, *, actor=None) -> MunicipalityLoadResult:
     """Load the municipality and its wards from a CSV (columns: level, code, name, name_en, prefecture_code,
-    prefecture_name). One `municipality` row and any number of `ward` rows. Idempotent: wards are matched
-    by code. All or nothing: any bad row leaves the database unchanged and every problem is reported.
+    prefecture_name): one `municipality` row and its `ward` rows. The file is the whole truth: wards matched
+    by code are updated, new ones created, and wards not in the file removed (refused while anything still
+    refers to them). All or nothing: any problem leaves the database unchanged and every problem is reported.
     """
     errors: list[str] = []
+    fieldnames, rows = _read_csv_rows(path)
+    missing = {"level", "code", "name"} - set(fieldnames)
+    if missing:
+        raise MunicipalityDataError([_("Missing columns: %(columns)s") % {"columns": ", ".join(sorted(missing))}])
     municipality_row = None
     ward_rows = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"level", "code", "name"} - set(reader.fieldnames or [])
-        if missing:
-            raise MunicipalityDataError([_("Missing columns: %(columns)s") % {"columns": ", ".join(sorted(missing))}])
-        seen_codes = set()
-        for line, row in enumerate(reader, start=2):
-            level = (row.get("level") or "").strip()
-            code = (row.get("code") or "").strip()
-            name = (row.get("name") or "").strip()
-            if not is_valid_local_government_code(code):
-                errors.append(_("Line %(line)d: %(code)s is not a valid local government code.")
-                              % {"line": line, "code": code})
-            if not name:
-                errors.append(_("Line %(line)d: the name is empty.") % {"line": line})
-            if code in seen_codes:
-                errors.append(_("Line %(line)d: code %(code)s appears twice.") % {"line": line, "code": code})
-            seen_codes.add(code)
-            if level == "municipality":
-                if municipality_row is not None:
-                    errors.append(_("Line %(line)d: only one municipality row is allowed.") % {"line": line})
-                municipality_row = row
-            elif level == "ward":
-                ward_rows.append(row)
-            else:
-                errors.append(_("Line %(line)d: level must be “municipality” or “ward”.") % {"line": line})
+    seen_codes = set()
+    for line, row in rows:
+        level, code, name = row.get("level", ""), row.get("code", ""), row.get("name", "")
+        if not is_valid_local_government_code(code):
+            errors.append(_("Line %(line)d: %(code)s is not a valid local government code.")
+                          % {"line": line, "code": code})
+        if not name:
+            errors.append(_("Line %(line)d: the name is empty.") % {"line": line})
+        if code in seen_codes:
+            errors.append(_("Line %(line)d: code %(code)s appears twice.") % {"line": line, "code": code})
+        seen_codes.add(code)
+        too_long = [f for f in ("name", "name_en") if _too_long(Ward, f, row.get(f, ""))]
+        if level == "municipality":
+            if municipality_row is not None:
+                errors.append(_("Line %(line)d: only one municipality row is allowed.") % {"line": line})
+            municipality_row = row
+            too_long = [f for f in ("name", "name_en", "prefecture_name")
+                        if _too_long(MunicipalitySettings, f, row.get(f, ""))]
+            prefecture_code = row.get("prefecture_code", "")
+            if prefecture_code and prefecture_code != code[:2]:
+                errors.append(_("Line %(line)d: the prefecture code %(prefecture)s does not match the first two "
+                                "digits of %(code)s.") % {"line": line, "prefecture": prefecture_code, "code": code})
+        elif level == "ward":
+            ward_rows.append(row)
+        else:
+            errors.append(_("Line %(line)d: level must be “municipality” or “ward”.") % {"line": line})
+        if too_long:
+            errors.append(_("Line %(line)d: too long: %(columns)s.") % {"line": line, "columns": ", ".join(too_long)})
     if municipality_row is None:
         errors.append(_("The file has no municipality row."))
     if errors:
         raise MunicipalityDataError(errors)
 
     with transaction.atomic():
+        ward_codes = {row["code"] for row in ward_rows}
+        obsolete = Ward.objects.exclude(code__in=ward_codes)
+        in_use = [str(ward) for ward in obsolete if ward.venues.exists() or ward.participants.exists()]
+        if in_use:
+            raise MunicipalityDataError([_("These wards are not in the file but are still used by venues or "
+                                           "participants: %(wards)s") % {"wards": ", ".join(in_use)}])
+        removed, _details = obsolete.delete()
         municipality = MunicipalitySettings.load()
-        municipality.code = municipality_row["code"].strip()
-        municipality.name = municipality_row["name"].strip()
-        municipality.name_en = (municipality_row.get("name_en") or "").strip()
-        municipality.prefecture_code = (municipality_row.get("prefecture_code") or "").strip()
-        municipality.prefecture_name = (municipality_row.get("prefecture_name") or "").strip()
+        municipality.code = municipality_row["code"]
+        municipality.name = municipality_row["name"]
+        municipality.name_en = municipality_row.get("name_en", "")
+        municipality.prefecture_code = municipality_row.get("prefecture_code", "") or municipality.code[:2]
+        municipality.prefecture_name = municipality_row.get("prefecture_name", "")
         municipality.save()
         created = updated = 0
         for order, row in enumerate(ward_rows, start=1):
             _ward, was_created = Ward.objects.update_or_create(
-                code=row["code"].strip(),
-                defaults={"name": row["name"].strip(), "name_en": (row.get("name_en") or "").strip(),
-                          "sort_order": order},
-            )
+                code=row["code"],
+                defaults={"name": row["name"], "name_en": row.get("name_en", ""), "sort_order": order})
             created += was_created
             updated += not was_created
         log(municipality, "wagtail.edit", user=actor)
-    return MunicipalityLoadResult(municipality=municipality, wards_created=created, wards_updated=updated)
+    return MunicipalityLoadResult(municipality=municipality, wards_created=created, wards_updated=updated,
+                                  wards_removed=removed)
 
 
 def course_group_for(partner: Partner | None):

@@ -18,4 +18,4 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(
             f"{result.municipality.name} ({result.municipality.code}): "
-            f"{result.wards_created} wards created, {result.wards_updated} updated."))
+            f"{result.wards_created} wards created, {result.wards_updated} updated, {result.wards_removed} removed."))
