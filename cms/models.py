@@ -30,11 +30,16 @@ class HomePage(Page):
         verbose_name = _("home page")
 
     def get_context(self, request, *args, **kwargs):
-        from courses.models import CoursePage
+        from courses.services import find_sessions
+        from courses.views import _refusal
+        from partners.models import Ward
 
         context = super().get_context(request, *args, **kwargs)
         context["intro_text"] = localized(self, "intro")
-        context["courses"] = CoursePage.objects.live().public().specific().order_by("title")[:12]
+        context["next_sessions"] = list(find_sessions(free=True)[:6])
+        for session in context["next_sessions"]:
+            session.refusal = _refusal(session)
+        context["wards"] = Ward.objects.all()
         return context
 
 

@@ -6,15 +6,39 @@ from django.utils.translation import gettext_lazy as _
 
 from courses.models import Participant
 from courses.normalize import is_valid_phone, normalize_email, normalize_kana, normalize_name, normalize_phone
-from courses.services import ParticipantDetails
+from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 
 _KANA_ALLOWED = "ァ-ヶー・ "  # katakana, prolonged sound mark, middle dot; spaces are already folded
 
 
-class RegistrationForm(forms.Form):
-    """The one short form a resident fills in. Normalises contact fields; leaves names as typed."""
+def clean_phone_value(value: str) -> str:
+    phone = normalize_phone(value or "")
+    if phone and not is_valid_phone(phone):
+        raise forms.ValidationError(_("Please enter a phone number of 10 or 11 digits, starting with 0."))
+    return phone
 
+
+def clean_email_value(value: str) -> str:
+    email = normalize_email(value or "")
+    if email:
+        try:
+            validate_email(email)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(_("Please enter a valid e-mail address.")) from exc
+    return email
+
+
+class RegistrationForm(forms.Form):
+    """The one short form a resident fills in, for themself or for a parent. Normalises contact fields; leaves
+    names as typed."""
+
+    SELF = "self"
+    OTHER = "other"
+
+    booking_for = forms.ChoiceField(
+        label=_("Who is this booking for?"), initial=SELF, widget=forms.RadioSelect,
+        choices=[(SELF, _("For me")), (OTHER, _("For someone else (a parent, a family member, someone I care for)"))])
     name = forms.CharField(label=_("Name"), max_length=100,
                            widget=forms.TextInput(attrs={"autocomplete": "name"}))
     kana = forms.CharField(label=_("Name in katakana"), max_length=100,
@@ -53,26 +77,63 @@ class RegistrationForm(forms.Form):
         return kana
 
     def clean_phone(self):
-        phone = normalize_phone(self.cleaned_data.get("phone", ""))
-        if phone and not is_valid_phone(phone):
-            raise forms.ValidationError(_("Please enter a phone number of 10 or 11 digits, starting with 0."))
-        return phone
+        return clean_phone_value(self.cleaned_data.get("phone", ""))
 
     def clean_email(self):
-        email = normalize_email(self.cleaned_data.get("email", ""))
-        if email:
-            try:
-                validate_email(email)
-            except forms.ValidationError as exc:
-                raise forms.ValidationError(_("Please enter a valid e-mail address.")) from exc
-        return email
+        return clean_email_value(self.cleaned_data.get("email", ""))
+
+    def clean_booker_phone(self):
+        return clean_phone_value(self.cleaned_data.get("booker_phone", ""))
+
+    def clean_booker_email(self):
+        return clean_email_value(self.cleaned_data.get("booker_email", ""))
+
+    def clean_booker_name(self):
+        return normalize_name(self.cleaned_data.get("booker_name", ""))
+
+    @property
+    def for_someone_else(self) -> bool:
+        return self.cleaned_data.get("booking_for") == self.OTHER
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors and not cleaned.get("phone") and not cleaned.get("email"):
+        if self.errors:
+            return cleaned
+        if self.for_someone_else:
+            if not cleaned.get("booker_name"):
+                self.add_error("booker_name", _("Please enter your own name, as the person making the booking."))
+            if not cleaned.get("booker_relationship"):
+                self.add_error("booker_relationship", _("Please tell us how you are related to the person attending."))
+            if not cleaned.get("booker_phone") and not cleaned.get("booker_email"):
+                self.add_error("booker_phone", _("Please give your own phone number or e-mail address so that we "
+                                                 "can reach you about this booking."))
+        elif not cleaned.get("phone") and not cleaned.get("email"):
             raise forms.ValidationError(
                 _("Please give an e-mail address or a phone number so that we can reach you."), code="contact")
         return cleaned
+
+    def booker_details(self) -> BookerDetails | None:
+        if not self.for_someone_else:
+            return None
+        data = self.cleaned_data
+        return BookerDetails(name=data["booker_name"], relationship=data["booker_relationship"],
+                             email=data["booker_email"], phone=data["booker_phone"])
+
+    booker_name = forms.CharField(label=_("Your name"), max_length=100, required=False,
+                                  widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    booker_relationship = forms.CharField(label=_("Your relationship to the person attending"), max_length=50,
+                                          required=False, help_text=_("For example: daughter, son, carer"))
+    booker_phone = forms.CharField(label=_("Your phone number"), max_length=30, required=False,
+                                   widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel",
+                                                                 "type": "tel"}))
+    booker_email = forms.CharField(label=_("Your e-mail address"), max_length=254, required=False,
+                                   help_text=_("If the person attending has no phone or e-mail of their own, "
+                                               "we send the confirmation and the reminder to you."),
+                                   widget=forms.TextInput(attrs={"autocomplete": "email", "inputmode": "email",
+                                                                 "type": "email"}))
+
+    PERSON_FIELDS = ["name", "kana", "phone", "email", "age_band", "ward", "device", "accessibility_needs"]
+    BOOKER_FIELDS = ["booker_name", "booker_relationship", "booker_phone", "booker_email"]
 
     def participant_details(self, language: str) -> ParticipantDetails:
         data = self.cleaned_data
@@ -82,3 +143,34 @@ class RegistrationForm(forms.Form):
             device=data.get("device", ""), accessibility_needs=data.get("accessibility_needs", ""),
             language=language, consent=data["consent"],
         )
+
+
+class SessionFilterForm(forms.Form):
+    """Filters of the class listing (GET). Every field is optional; invalid values are ignored."""
+
+    q = forms.CharField(label=_("Keyword"), required=False, max_length=100,
+                        help_text=_("For example: スマホ, LINE, マイナンバー"),
+                        widget=forms.TextInput(attrs={"type": "search"}))
+    ward = forms.ModelChoiceField(label=_("Ward"), queryset=Ward.objects.all(), required=False,
+                                  empty_label=_("All wards"))
+    topic = forms.ModelChoiceField(label=_("Topic"), queryset=None, required=False, empty_label=_("All topics"),
+                                   to_field_name="slug")
+    level = forms.ChoiceField(label=_("Level"), required=False)
+    device = forms.ChoiceField(label=_("Phone"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    free = forms.BooleanField(label=_("Only classes with free seats"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        from courses.models import CoursePage, Topic
+
+        super().__init__(*args, **kwargs)
+        self.fields["topic"].queryset = Topic.objects.all()
+        self.fields["level"].choices = [("", _("All levels")), *CoursePage.Level.choices]
+        self.fields["device"].choices = [("", _("Any phone")), *CoursePage.Device.choices]
+
+    def filters(self) -> dict:
+        """The valid filters only: a bad value in the address bar never breaks the listing."""
+        self.is_valid()
+        return {name: value for name, value in getattr(self, "cleaned_data", {}).items()
+                if name not in self.errors and value not in (None, "", False)}

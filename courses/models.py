@@ -144,16 +144,12 @@ class CoursePage(RoutablePageMixin, Page):
                 .select_related("venue", "venue__ward", "organiser").order_by("starts_at"))
 
     def get_context(self, request, *args, **kwargs):
-        from courses.services import RegistrationError, check_open_for_registration
+        from courses.views import _refusal
 
         context = super().get_context(request, *args, **kwargs)
         sessions = list(self.get_upcoming_sessions())
         for session in sessions:
-            try:
-                check_open_for_registration(session)
-                session.refusal = None
-            except RegistrationError as exc:
-                session.refusal = exc.message
+            session.refusal = _refusal(session)
         context["sessions"] = sessions
         return context
 

@@ -463,3 +463,41 @@ def find_participants(query: str, *, limit: int = 50):
 
 def _user(actor):
     return actor if getattr(actor, "is_authenticated", False) else None
+
+
+def find_sessions(*, q: str = "", ward=None, topic=None, level: str = "", device: str = "", date_from=None,
+                  date_to=None, free: bool = False, now: datetime | None = None):
+    """Upcoming, scheduled sessions of live courses, filtered as the class listing asks.
+
+    One query for the page whatever the number of sessions: seat counts are annotated, course, venue, ward and
+    organiser joined.
+    """
+    from django.db.models import F
+
+    from courses.models import CoursePage
+    from courses.search import search_courses
+
+    now = now or timezone.now()
+    sessions = (Session.objects.with_counts()
+                .filter(status=Session.Status.SCHEDULED, starts_at__gt=now,
+                        course__in=CoursePage.objects.live().public().values("pk"))
+                .select_related("course", "venue", "venue__ward", "organiser")
+                .order_by("starts_at", "pk"))
+    if q:
+        sessions = sessions.filter(course__in=search_courses(q).values("pk"))
+    if ward is not None:
+        sessions = sessions.filter(venue__ward=ward)
+    if topic is not None:
+        sessions = sessions.filter(course__topics=topic)
+    if level:
+        sessions = sessions.filter(course__level=level)
+    if device:
+        # A class for "any smartphone" suits every phone.
+        sessions = sessions.filter(course__device__in=[device, "any"])
+    if date_from:
+        sessions = sessions.filter(starts_at__date__gte=date_from)
+    if date_to:
+        sessions = sessions.filter(starts_at__date__lte=date_to)
+    if free:
+        sessions = sessions.filter(capacity__gt=F("confirmed_count"))
+    return sessions

@@ -8,8 +8,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from courses import services
-from courses.forms import RegistrationForm
+from courses.forms import RegistrationForm, SessionFilterForm
 from courses.models import Registration, Session
+from courses.notifications import recipient_for
 from courses.tokens import registration_from_token
 
 
@@ -33,8 +34,11 @@ def register(request, *, course, session_id):
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and refusal is None and form.is_valid():
         try:
-            result = services.register(session=session, participant=form.participant_details(get_language()),
-                                       channel=Registration.Channel.WEB, actor=request.user)
+            booker = form.booker_details()
+            result = services.register(
+                session=session, participant=form.participant_details(get_language()), booker=booker,
+                channel=Registration.Channel.WEB,
+                booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.SELF, actor=request.user)
         except services.RegistrationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -47,6 +51,38 @@ def register(request, *, course, session_id):
     }, status=400 if request.method == "POST" else 200)
 
 
+PAGE_SIZE = 20
+
+
+def session_list(request):
+    """The class listing: upcoming sessions with filters, keyword search and pages (GET, no JavaScript)."""
+    from django.core.paginator import Paginator
+
+    from courses.search import search_courses
+
+    form = SessionFilterForm(request.GET or None)
+    filters = form.filters()
+    sessions = services.find_sessions(**filters)
+    page = Paginator(sessions, PAGE_SIZE).get_page(request.GET.get("page"))
+    for session in page:
+        session.refusal = _refusal(session)
+    matching_courses = list(search_courses(filters["q"]).order_by("title")[:20]) if filters.get("q") else None
+    query = request.GET.copy()
+    query.pop("page", None)
+    return TemplateResponse(request, "courses/session_list.html", {
+        "form": form, "page_obj": page, "sessions": page.object_list, "matching_courses": matching_courses,
+        "filtered": bool(filters), "querystring": query.urlencode(),
+    })
+
+
+def _refusal(session):
+    try:
+        services.check_open_for_registration(session)
+    except services.RegistrationError as exc:
+        return exc.message
+    return None
+
+
 def already_registered(request):
     return TemplateResponse(request, "courses/already_registered.html", {})
 
@@ -57,6 +93,7 @@ def registration_detail(request, token):
     return TemplateResponse(request, "courses/registration_detail.html", {
         "registration": registration, "session": registration.session, "course": registration.session.course,
         "waitlist_rank": services.waitlist_rank(registration), "token": token,
+        "recipient": recipient_for(registration),
     })
 
 

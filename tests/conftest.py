@@ -32,3 +32,15 @@ def site(db):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """Each test starts in Japanese: a request to /en/… leaves English active in the thread afterwards, which
+    would otherwise leak into the next test's reverse() and page.url."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

@@ -1,0 +1,151 @@
+"""The class listing: filters, pages, keyword search in Japanese and English, and a bounded query count."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from courses.models import CoursePage, Registration, Session, Topic
+from courses.search import search_courses
+from partners.models import Ward
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+URL = "/classes/"
+
+
+def titles(response):
+    return [s.course.title for s in response.context["sessions"]]
+
+
+@pytest.fixture
+def catalogue(site):
+    """Three courses with different topics, levels and devices, each with one session in its own ward."""
+    wards = list(Ward.objects.order_by("sort_order"))
+    basics = Topic.objects.create(name="基本操作", name_en="Basics", slug="basics")
+    safety = Topic.objects.create(name="安全・詐欺対策", name_en="Staying safe", slug="safety")
+    courses = {
+        "android": factories.course(title="はじめてのスマホ教室（Android）", title_kana="ハジメテノスマホキョウシツ",
+                                    title_en="Smartphone basics (Android)", device=CoursePage.Device.ANDROID,
+                                    summary="電源の入れ方から学びます。", topics=[basics]),
+        "scam": factories.course(title="だまされない！スマホ安全教室",
+                                 title_kana="ダマサレナイスマホアンゼンキョウシツ",
+                                 title_en="Staying safe: scams", summary="不審なSMSの見分け方を学びます。",
+                                 summary_en="Spot scam text messages.", level=CoursePage.Level.INTERMEDIATE,
+                                 topics=[safety]),
+        "line": factories.course(title="LINEで家族とつながろう", title_kana="ラインデカゾクトツナガロウ",
+                                 title_en="Keep in touch on LINE", device=CoursePage.Device.IPHONE,
+                                 summary="写真の送り方を練習します。"),
+    }
+    sessions = {
+        "android": factories.session(course_page=courses["android"], venue=factories.venue(ward=wards[0]),
+                                     starts_in=timedelta(days=3)),
+        "scam": factories.session(course_page=courses["scam"], venue=factories.venue(ward=wards[1]),
+                                  starts_in=timedelta(days=10), capacity=1),
+        "line": factories.session(course_page=courses["line"], venue=factories.venue(ward=wards[2]),
+                                  starts_in=timedelta(days=20)),
+    }
+    factories.registration(session_obj=sessions["scam"])  # full
+    return courses, sessions, wards
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("スマホ", {"android", "scam"}),           # part of a Japanese title, no spaces around it
+    ("すまほ", {"android", "scam"}),           # typed in hiragana
+    ("ｽﾏﾎ", {"android", "scam"}),             # typed in half-width katakana
+    ("教室", {"android", "scam"}),
+    ("家族", {"line"}),
+    ("見分け", {"scam"}),                       # part of a summary
+    ("android", {"android"}),                  # English, any case
+    ("ＬＩＮＥ", {"line"}),                     # full-width Latin letters
+    ("Scam", {"scam"}),                        # English summary / title
+    ("スマホ 安全", {"scam"}),                  # every term must match
+    ("スマホ　安全", {"scam"}),                 # ideographic space between terms
+    ("詐欺", {"scam"}),                         # topic name
+    ("staying safe", {"scam"}),
+    ("カゾク", {"line"}),                       # the kana reading
+    ("存在しない講座", set()),
+])
+def test_keyword_search_finds_any_part_in_japanese_and_english(catalogue, query, expected):
+    courses, _sessions, _wards = catalogue
+    found = {key for key, course in courses.items() if course in search_courses(query)}
+    assert found == expected
+
+
+def test_listing_shows_upcoming_scheduled_sessions_only(client, catalogue):
+    courses, sessions, _wards = catalogue
+    factories.session(course_page=courses["android"], starts_in=timedelta(days=-2))  # past
+    cancelled = factories.session(course_page=courses["android"], starts_in=timedelta(days=5))
+    Session.objects.filter(pk=cancelled.pk).update(status=Session.Status.CANCELLED, cancellation_reason="台風")
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert [s.pk for s in response.context["sessions"]] == [sessions[k].pk for k in ("android", "scam", "line")]
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    (lambda w: {"ward": w[1].pk}, ["scam"]),
+    (lambda w: {"topic": "safety"}, ["scam"]),
+    (lambda w: {"level": "intermediate"}, ["scam"]),
+    (lambda w: {"device": "iphone"}, ["scam", "line"]),        # "any smartphone" suits an iPhone too
+    (lambda w: {"device": "android"}, ["android", "scam"]),
+    (lambda w: {"free": "on"}, ["android", "line"]),
+    (lambda w: {"q": "スマホ", "free": "on"}, ["android"]),
+    (lambda w: {"date_from": (timezone.localdate() + timedelta(days=5)).isoformat()}, ["scam", "line"]),
+    (lambda w: {"date_to": (timezone.localdate() + timedelta(days=12)).isoformat()}, ["android", "scam"]),
+    (lambda w: {"ward": "not-a-ward", "level": "nonsense"}, ["android", "scam", "line"]),  # bad values ignored
+])
+def test_filters(client, catalogue, params, expected):
+    courses, _sessions, wards = catalogue
+    response = client.get(URL, params(wards))
+    assert response.status_code == 200
+    assert titles(response) == [courses[k].title for k in expected]
+
+
+def test_keyword_search_lists_matching_courses_in_english(client, catalogue):
+    response = client.get("/en" + URL, {"q": "scam"})
+    body = response.content.decode()
+    assert "Staying safe: scams" in body
+    assert "1 date found." in body
+
+
+def test_full_session_offers_the_waiting_list(client, catalogue):
+    factories.registration(session_obj=catalogue[1]["scam"], status=Registration.Status.WAITLISTED)
+    response = client.get("/en" + URL, {"topic": "safety"})
+    body = response.content.decode()
+    assert "Join the waiting list" in body
+    assert "1 person waiting" in body
+
+
+def make_sessions(course, count):
+    venue = factories.venue()
+    organiser = factories.partner()
+    start = timezone.now() + timedelta(days=1)
+    Session.objects.bulk_create(
+        Session(course=course, organiser=organiser, venue=venue, starts_at=start + timedelta(hours=3 * i),
+                ends_at=start + timedelta(hours=3 * i + 2), capacity=10) for i in range(count))
+
+
+def test_pages_of_twenty(client, site):
+    make_sessions(factories.course(), 45)
+    first = client.get(URL)
+    third = client.get(URL, {"page": 3})
+    assert len(first.context["sessions"]) == 20
+    assert len(third.context["sessions"]) == 5
+    assert client.get(URL, {"page": 99}).context["page_obj"].number == 3
+
+
+@pytest.mark.parametrize("count", [30, 300])
+def test_query_count_does_not_grow_with_the_number_of_sessions(client, site, count, django_assert_max_num_queries):
+    course = factories.course()
+    make_sessions(course, count)
+    first = Session.objects.order_by("starts_at").first()
+    for _ in range(3):
+        factories.registration(session_obj=first)
+    factories.registration(session_obj=first, status=Registration.Status.WAITLISTED)
+    client.get(URL)  # warm the site-root cache
+    with django_assert_max_num_queries(16):
+        response = client.get(URL, {"ward": Ward.objects.first().pk, "free": "on", "q": "スマホ"})
+    assert response.status_code == 200
+    with django_assert_max_num_queries(16):
+        response = client.get(URL)
+    assert len(response.context["sessions"]) == 20
