@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-BENCHMARKS = ["benchmarks.bench_registration"]
+BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing"]
 
 
 def main() -> int:
