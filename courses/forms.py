@@ -40,6 +40,7 @@ class RegistrationForm(forms.Form):
         label=_("Who is this booking for?"), initial=SELF, widget=forms.RadioSelect,
         choices=[(SELF, _("For me")), (OTHER, _("For someone else (a parent, a family member, someone I care for)"))])
     name = forms.CharField(label=_("Name"), max_length=100,
+                           error_messages={"required": _("Please enter your name.")},
                            widget=forms.TextInput(attrs={"autocomplete": "name"}))
     kana = forms.CharField(label=_("Name in katakana"), max_length=100,
                            help_text=_("For example: カワサキ ハナコ"),

@@ -150,6 +150,7 @@ class CoursePage(RoutablePageMixin, Page):
         context = super().get_context(request, *args, **kwargs)
         sessions = list(self.get_upcoming_sessions())
         for session in sessions:
+            session.course = self  # the cards link back to the course: no query per session
             session.refusal = _refusal(session)
         context["sessions"] = sessions
         return context

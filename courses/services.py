@@ -142,20 +142,29 @@ def check_open_for_registration(session: Session, *, now: datetime | None = None
         raise RegistrationClosed()
 
 
-def _find_or_create_participant(details: ParticipantDetails) -> Participant:
+def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetails) -> Participant:
     """The same person is the same name with the same e-mail or phone; anything else is a new participant.
 
-    A shared family phone or e-mail is common, so contact alone never identifies a person.
+    A shared family phone or e-mail is common, so contact alone never identifies a person. Someone without
+    contact details of their own, booked by family, is the same person as one with the same name booked
+    before by the same booker (same booker phone or e-mail).
     """
-    contact = Q()
-    if details.email:
-        contact |= Q(email__iexact=details.email)
-    if details.phone:
-        contact |= Q(phone=details.phone)
+    participants = Participant.objects.filter(name=details.name, anonymised_at__isnull=True).order_by("pk")
     participant = None
-    if contact and details.name:
-        participant = (Participant.objects.filter(contact, name=details.name, anonymised_at__isnull=True)
-                       .order_by("pk").first())
+    if details.name and (details.email or details.phone):
+        contact = Q()
+        if details.email:
+            contact |= Q(email__iexact=details.email)
+        if details.phone:
+            contact |= Q(phone=details.phone)
+        participant = participants.filter(contact).first()
+    elif details.name and (booker.email or booker.phone):
+        booked_by_same = Q()
+        if booker.email:
+            booked_by_same |= Q(registrations__booker_email__iexact=booker.email)
+        if booker.phone:
+            booked_by_same |= Q(registrations__booker_phone=booker.phone)
+        participant = participants.filter(booked_by_same, email="", phone="").first()
     now = timezone.now()
     if participant is None:
         participant = Participant(name=details.name, kana=details.kana, email=details.email,
@@ -224,7 +233,7 @@ def register(
         # Lock first: a double click or two processes then see each other's participant and registration.
         session = _lock_session(session.pk)
         check_open_for_registration(session)
-        person = _find_or_create_participant(details)
+        person = _find_or_create_participant(details, booker)
         existing = session.registrations.filter(participant=person, status__in=Registration.ACTIVE).first()
         if existing is not None:
             notify(Event.REGISTRATION_RESENT, registration=existing, session=session)

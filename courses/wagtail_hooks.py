@@ -4,6 +4,7 @@ from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from courses.models import Topic
+from courses.viewsets import call_centre_viewset
 
 
 @hooks.register("register_log_actions")
@@ -31,3 +32,8 @@ class TopicViewSet(SnippetViewSet):
 
 
 register_snippet(TopicViewSet)
+
+
+@hooks.register("register_admin_viewset")
+def register_call_centre_viewset():
+    return call_centre_viewset
