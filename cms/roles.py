@@ -13,3 +13,24 @@ PARTNER_INSTRUCTOR = "Partner instructor"
 
 ALL_ROLES = [CITY_ADMINISTRATOR, CITY_PROGRAMME_OFFICER, CITY_ANALYST, CALL_CENTRE_OPERATOR, PARTNER_MANAGER,
              PARTNER_INSTRUCTOR]
+
+# Page permissions on the course index (and so on every course below it), granted by cms.services.ensure_site
+# when it creates the index (the roles migration grants them where the index already existed).
+COURSE_INDEX_PAGE_PERMISSIONS = {
+    CITY_PROGRAMME_OFFICER: ("add", "change", "publish"),
+    PARTNER_MANAGER: ("add", "change"),
+}
+
+
+def grant_course_index_permissions(index_page) -> None:
+    """Give the roles above their page permissions on the course index. Idempotent; skips missing groups."""
+    from django.contrib.auth.models import Group, Permission
+    from wagtail.models import GroupPagePermission
+
+    for name, actions in COURSE_INDEX_PAGE_PERMISSIONS.items():
+        group = Group.objects.filter(name=name).first()
+        if group is None:
+            continue
+        for action in actions:
+            permission = Permission.objects.get(content_type__app_label="wagtailcore", codename=f"{action}_page")
+            GroupPagePermission.objects.get_or_create(group=group, page=index_page, permission=permission)

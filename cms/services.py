@@ -7,6 +7,7 @@ from wagtail.models import Locale, Page, Site
 from wagtail.rich_text import RichText
 
 from cms.models import HomePage, SiteSettings, StandardPage
+from cms.roles import grant_course_index_permissions
 from partners.models import Ward
 from partners.services import course_group_for, load_municipality
 
@@ -47,6 +48,7 @@ def ensure_site(*, hostname: str = "localhost", port: int = 80) -> Site:
         index = CourseIndexPage(title="講座一覧", slug="courses", intro="", intro_en="All classes")
         home.add_child(instance=index)
         index.save_revision().publish()
+    grant_course_index_permissions(index)
     course_group_for(None)
 
     site_settings = SiteSettings.for_site(site)

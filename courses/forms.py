@@ -37,7 +37,7 @@ class RegistrationForm(forms.Form):
     OTHER = "other"
 
     booking_for = forms.ChoiceField(
-        label=_("Who is this booking for?"), initial=SELF, widget=forms.RadioSelect,
+        label=_("Who is this booking for?"), initial=SELF, widget=forms.RadioSelect, required=False,
         choices=[(SELF, _("For me")), (OTHER, _("For someone else (a parent, a family member, someone I care for)"))])
     name = forms.CharField(label=_("Name"), max_length=100,
                            error_messages={"required": _("Please enter your name.")},

@@ -460,7 +460,7 @@ def find_participants(query: str, *, limit: int = 50):
     phone = normalize_phone(query)
     if phone.isdigit() and len(phone) >= 4:
         return participants.filter(phone__contains=phone).order_by("kana", "pk")[:limit]
-    if "@" in query:
+    if "@" in normalize_email(query):  # also a full-width ＠
         return participants.filter(email__icontains=normalize_email(query)).order_by("kana", "pk")[:limit]
     name = normalize_name(query).replace(" ", "")
     kana = normalize_kana(query).replace(" ", "")

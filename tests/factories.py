@@ -71,7 +71,8 @@ def participant(**fields) -> Participant:
 
 
 def registration(*, session_obj: Session, status=Registration.Status.CONFIRMED, **fields) -> Registration:
-    fields.setdefault("participant", participant())
+    if "participant" not in fields:
+        fields["participant"] = participant()
     if status == Registration.Status.WAITLISTED:
         fields.setdefault("waitlist_position", session_obj.registrations.count() + 1)
     return Registration.objects.create(session=session_obj, status=status, **fields)
