@@ -1,5 +1,6 @@
 """Public views: thin. Parse input, call one service, render."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -48,6 +49,7 @@ def register(request, *, course, session_id):
             return redirect(result.registration.get_manage_url())
     return TemplateResponse(request, "courses/register.html", {
         "page": course, "course": course, "session": session, "form": form, "refusal": refusal,
+        "privacy_policy_version": settings.DEKIRU_PRIVACY_POLICY_VERSION,
     }, status=400 if request.method == "POST" else 200)
 
 
