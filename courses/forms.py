@@ -3,6 +3,7 @@ import re
 from django import forms
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from courses.models import Participant
 from courses.normalize import is_valid_phone, normalize_email, normalize_kana, normalize_name, normalize_phone
@@ -157,7 +158,7 @@ class SessionFilterForm(forms.Form):
     topic = forms.ModelChoiceField(label=_("Topic"), queryset=None, required=False, empty_label=_("All topics"),
                                    to_field_name="slug")
     level = forms.ChoiceField(label=_("Level"), required=False)
-    device = forms.ChoiceField(label=_("Phone"), required=False)
+    device = forms.ChoiceField(label=pgettext_lazy("kind of phone", "Phone"), required=False)
     date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     free = forms.BooleanField(label=_("Only classes with free seats"), required=False)
