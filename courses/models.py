@@ -202,6 +202,9 @@ class Session(models.Model):
                                                   help_text=_("Empty: open until the session starts."))
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.SCHEDULED)
     cancellation_reason = models.TextField(_("reason for cancellation"), blank=True)
+    sequence = models.PositiveIntegerField(
+        _("revision"), default=0, editable=False,
+        help_text=_("Raised with every change of time, place or status, so calendar clients update the event."))
     notes = models.TextField(_("notes for participants (Japanese)"), blank=True)
     notes_en = models.TextField(_("notes for participants (English)"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -308,7 +308,8 @@ def cancel_session(*, session: Session, reason: str, actor=None) -> Session:
             raise SessionCancelled()
         session.status = Session.Status.CANCELLED
         session.cancellation_reason = reason
-        session.save(update_fields=["status", "cancellation_reason", "updated_at"])
+        session.sequence += 1
+        session.save(update_fields=["status", "cancellation_reason", "sequence", "updated_at"])
         affected = list(session.registrations.filter(status__in=Registration.ACTIVE).select_related("participant"))
         log(session, "courses.session.cancelled", user=_user(actor), data={"reason": reason})
         notify(Event.SESSION_CANCELLED, session=session, registrations=affected, reason=reason)
@@ -347,6 +348,8 @@ def move_session(*, session: Session, starts_at: datetime | None = None, ends_at
             changes["capacity"] = (session.capacity, capacity)
             session.capacity = capacity
         session.starts_at, session.ends_at = new_starts, new_ends
+        if changes.keys() & {"starts_at", "ends_at", "venue"}:
+            session.sequence += 1  # calendar clients replace the event only when SEQUENCE grows
         session.save()
         promoted = _promote(session, actor=actor)
         if changes:

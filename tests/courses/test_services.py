@@ -784,3 +784,20 @@ def test_an_anonymous_actor_is_logged_without_a_user(site):
 
     assert registration.created_by is None
     assert log_actions(registration) == [("courses.registration.confirmed", None)]
+
+
+def test_sequence_grows_with_every_change_of_time_place_or_status(site):
+    """iCalendar clients replace an event only when its SEQUENCE grows (RFC 5545)."""
+    from datetime import timedelta
+
+    session = factories.session()
+    assert session.sequence == 0
+    session = services.move_session(session=session, capacity=session.capacity + 5)
+    assert session.sequence == 0  # capacity is not part of the calendar event
+    session = services.move_session(session=session, starts_at=session.starts_at + timedelta(hours=1),
+                                    ends_at=session.ends_at + timedelta(hours=1))
+    assert session.sequence == 1
+    session = services.move_session(session=session, venue=factories.venue())
+    assert session.sequence == 2
+    session = services.cancel_session(session=session, reason="台風のため")
+    assert session.sequence == 3
