@@ -179,6 +179,42 @@ class SessionQuerySet(models.QuerySet):
         return self.filter(starts_at__gt=timezone.now())
 
 
+class SessionSeries(models.Model):
+    """A weekly run of a course: the rule a partner entered, and the sessions it created (one per date, each with
+    its own capacity and roster). Feeds and pages show the sessions, one event each, never the rule."""
+
+    course = models.ForeignKey(CoursePage, on_delete=models.PROTECT, related_name="series", verbose_name=_("course"))
+    organiser = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="series",
+                                  verbose_name=_("organiser"))
+    venue = models.ForeignKey("partners.Venue", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="series", verbose_name=_("venue"))
+    online_url = models.URLField(_("online link"), blank=True)
+    weekdays = models.JSONField(_("weekdays"), help_text=_("0 = Monday … 6 = Sunday"))
+    start_time = models.TimeField(_("start time"))
+    duration_minutes = models.PositiveIntegerField(_("length (minutes)"))
+    starts_on = models.DateField(_("first date"))
+    weeks = models.PositiveIntegerField(_("number of weeks"), null=True, blank=True)
+    ends_on = models.DateField(_("last date"), null=True, blank=True)
+    excluded_dates = models.JSONField(_("excluded dates"), default=list, blank=True)
+    skip_public_holidays = models.BooleanField(_("skip public holidays"), default=True)
+    capacity = models.PositiveIntegerField(_("capacity"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("session series")
+        verbose_name_plural = _("session series")
+        constraints = [
+            models.CheckConstraint(condition=Q(weeks__isnull=False) | Q(ends_on__isnull=False),
+                                   name="series_has_weeks_or_end"),
+            models.CheckConstraint(condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                                   name="series_ends_after_start"),
+            models.CheckConstraint(condition=Q(duration_minutes__gt=0), name="series_duration_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.course.title} ({self.starts_on:%Y-%m-%d}〜)"
+
+
 class Session(models.Model):
     """One dated occurrence of a course at a venue (or online), with its own capacity and roster."""
 
@@ -193,6 +229,8 @@ class Session(models.Model):
     venue = models.ForeignKey("partners.Venue", on_delete=models.PROTECT, null=True, blank=True,
                               related_name="sessions", verbose_name=_("venue"))
     online_url = models.URLField(_("online link"), blank=True)
+    series = models.ForeignKey(SessionSeries, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="sessions", verbose_name=_("series"))
     starts_at = models.DateTimeField(_("starts at"), db_index=True)
     ends_at = models.DateTimeField(_("ends at"))
     capacity = models.PositiveIntegerField(_("capacity"))

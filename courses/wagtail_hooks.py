@@ -1,5 +1,7 @@
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
+from wagtail.admin.menu import MenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
@@ -37,3 +39,22 @@ register_snippet(TopicViewSet)
 @hooks.register("register_admin_viewset")
 def register_call_centre_viewset():
     return call_centre_viewset
+
+
+@hooks.register("register_admin_urls")
+def register_series_urls():
+    from django.urls import path
+
+    from courses.series_admin import CreateSeriesView
+
+    return [path("series/new/", CreateSeriesView.as_view(), name="courses_series_new")]
+
+
+class SeriesMenuItem(MenuItem):
+    def is_shown(self, request):
+        return request.user.has_perm("courses.add_session")
+
+
+@hooks.register("register_admin_menu_item")
+def register_series_menu_item():
+    return SeriesMenuItem(_("New weekly series"), reverse("courses_series_new"), icon_name="date", order=160)

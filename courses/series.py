@@ -1,0 +1,99 @@
+"""Weekly series: expand a partner's rule into dates, and create one session per date.
+
+Japanese public holidays are skipped by default (jpholiday, which follows the Cabinet Office's list, including
+substitute and citizens' holidays). A rule must yield between 1 and MAX_DATES dates.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import jpholiday
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from wagtail.log_actions import log
+
+from courses.models import Session, SessionSeries
+from courses.services import RegistrationError
+
+MAX_DATES = 104  # two years of a weekly class
+
+
+class SeriesRuleError(RegistrationError):
+    message = _("This rule does not give any dates.")
+
+
+@dataclass
+class SeriesRule:
+    weekdays: list[int]
+    start_time: time
+    duration_minutes: int
+    starts_on: date
+    weeks: int | None = None
+    ends_on: date | None = None
+    excluded_dates: list[date] = field(default_factory=list)
+    skip_public_holidays: bool = True
+
+
+@dataclass
+class SeriesPreview:
+    dates: list[date]
+    holidays_skipped: list[tuple[date, str]]
+    excluded: list[date]
+
+
+def expand(rule: SeriesRule) -> SeriesPreview:
+    """The dates a rule gives, with the public holidays and excluded dates it skipped (for the preview)."""
+    if not rule.weekdays or any(d not in range(7) for d in rule.weekdays):
+        raise SeriesRuleError(_("Choose at least one weekday."))
+    if rule.duration_minutes <= 0:
+        raise SeriesRuleError(_("The length must be more than 0 minutes."))
+    if rule.weeks is None and rule.ends_on is None:
+        raise SeriesRuleError(_("Give a number of weeks or a last date."))
+    if rule.weeks is not None and rule.weeks <= 0:
+        raise SeriesRuleError(_("The number of weeks must be at least 1."))
+    if rule.ends_on is not None and rule.ends_on < rule.starts_on:
+        raise SeriesRuleError(_("The last date is before the first date."))
+    last = rule.ends_on
+    if rule.weeks is not None:
+        by_weeks = rule.starts_on + timedelta(weeks=rule.weeks) - timedelta(days=1)
+        last = min(last, by_weeks) if last else by_weeks
+    excluded = set(rule.excluded_dates)
+    dates, holidays, skipped = [], [], []
+    day = rule.starts_on
+    while day <= last:
+        if day.weekday() in rule.weekdays:
+            holiday = jpholiday.is_holiday_name(day) if rule.skip_public_holidays else None
+            if holiday:
+                holidays.append((day, holiday))
+            elif day in excluded:
+                skipped.append(day)
+            else:
+                dates.append(day)
+                if len(dates) > MAX_DATES:
+                    raise SeriesRuleError(_("This rule gives more than %(max)d dates. Please make it shorter.")
+                                          % {"max": MAX_DATES})
+        day += timedelta(days=1)
+    if not dates:
+        raise SeriesRuleError()
+    return SeriesPreview(dates=dates, holidays_skipped=holidays, excluded=skipped)
+
+
+def create_series(*, course, organiser, rule: SeriesRule, capacity: int, venue=None, online_url: str = "",
+                  actor=None) -> SessionSeries:
+    """Save the rule and one session per date it gives, in one transaction (all or nothing)."""
+    preview = expand(rule)
+    tz = timezone.get_current_timezone()
+    with transaction.atomic():
+        series = SessionSeries.objects.create(
+            course=course, organiser=organiser, venue=venue, online_url=online_url, weekdays=sorted(rule.weekdays),
+            start_time=rule.start_time, duration_minutes=rule.duration_minutes, starts_on=rule.starts_on,
+            weeks=rule.weeks, ends_on=rule.ends_on, excluded_dates=[d.isoformat() for d in rule.excluded_dates],
+            skip_public_holidays=rule.skip_public_holidays, capacity=capacity)
+        Session.objects.bulk_create(
+            Session(course=course, organiser=organiser, venue=venue, online_url=online_url, series=series,
+                    starts_at=(start := datetime.combine(day, rule.start_time, tzinfo=tz)),
+                    ends_at=start + timedelta(minutes=rule.duration_minutes), capacity=capacity)
+            for day in preview.dates)
+        log(series, "wagtail.create", user=actor if getattr(actor, "is_authenticated", False) else None)
+    return series
