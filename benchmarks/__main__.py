@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing"]
+BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing", "benchmarks.bench_ical"]
 
 
 def main() -> int:

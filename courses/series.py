@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 import jpholiday
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from wagtail.log_actions import log
 
@@ -71,8 +72,8 @@ def expand(rule: SeriesRule) -> SeriesPreview:
             else:
                 dates.append(day)
                 if len(dates) > MAX_DATES:
-                    raise SeriesRuleError(_("This rule gives more than %(max)d dates. Please make it shorter.")
-                                          % {"max": MAX_DATES})
+                    raise SeriesRuleError(format_lazy(
+                        _("This rule gives more than {max} dates. Please make it shorter."), max=MAX_DATES))
         day += timedelta(days=1)
     if not dates:
         raise SeriesRuleError()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from courses import views
+from courses import calendar_page, calendar_views, views
 
 app_name = "courses"
 
@@ -9,4 +9,13 @@ urlpatterns = [
     path("registrations/already/", views.already_registered, name="already_registered"),
     path("registrations/<str:token>/", views.registration_detail, name="registration"),
     path("registrations/<str:token>/cancel/", views.cancel, name="cancel"),
+    # iCalendar: downloads and subscribable feeds (courses.calendar_views).
+    path("registrations/<str:token>/calendar.ics", calendar_views.registration_ics, name="registration_ics"),
+    path("sessions/<int:session_id>/calendar.ics", calendar_views.session_ics, name="session_ics"),
+    path("calendar/sessions.ics", calendar_views.all_sessions_feed, name="feed_all"),
+    path("calendar/courses/<int:page_id>.ics", calendar_views.course_feed, name="feed_course"),
+    path("calendar/wards/<str:code>.ics", calendar_views.ward_feed, name="feed_ward"),
+    path("calendar/partners/<int:partner_id>.ics", calendar_views.partner_feed, name="feed_partner"),
+    path("calendar/", calendar_page.current_month, name="calendar"),
+    path("calendar/<int:year>/<int:month>/", calendar_page.month_calendar, name="month_calendar"),
 ]

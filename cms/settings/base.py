@@ -117,8 +117,10 @@ if os.environ.get("REDIS_URL"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": os.environ["REDIS_URL"]}}
 else:
+    # MAX_ENTRIES: the calendar feeds cache one fragment per session and language (5,000 upcoming sessions ×
+    # 2 languages); Django's default of 300 would evict them and rebuild a whole feed after one change.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
-                          "LOCATION": "dekiru_cache"}}
+                          "LOCATION": "dekiru_cache", "OPTIONS": {"MAX_ENTRIES": 50_000}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

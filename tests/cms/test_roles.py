@@ -66,6 +66,7 @@ def test_the_call_centre_operator_handles_bookings_only():
 def test_the_partner_manager_runs_sessions_and_venues():
     assert codenames(roles.PARTNER_MANAGER) == {
         "wagtailadmin.access_admin", "courses.view_session", "courses.add_session", "courses.change_session",
+        "courses.view_sessionseries", "courses.add_sessionseries", "courses.change_sessionseries",
         "courses.view_registration", "courses.change_registration", "courses.view_participant",
         "partners.view_venue", "partners.add_venue", "partners.change_venue"}
 

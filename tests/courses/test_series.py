@@ -47,9 +47,18 @@ def test_the_earlier_of_weeks_and_end_date_wins():
     ({"duration_minutes": 0}, "The length must be more than 0 minutes."),
 ])
 def test_bad_rules_are_refused_with_a_clear_message(overrides, message):
+    from django.utils import translation
+
     with pytest.raises(SeriesRuleError) as excinfo:
         expand(rule(**overrides))
-    assert message in str(excinfo.value.message)
+    with translation.override("en"):
+        assert message in str(excinfo.value.message)
+
+
+def test_refusals_are_translated_into_japanese():
+    with pytest.raises(SeriesRuleError) as excinfo:
+        expand(rule(weekdays=[]))
+    assert str(excinfo.value.message) == "曜日を1つ以上選んでください。"
 
 
 @pytest.mark.django_db

@@ -102,6 +102,9 @@ PAGES = [
     PublicPage("classes-search", lambda s: "/classes/?q=スマホ", expect=".link-list"),
     PublicPage("classes-filtered", lambda s: f"/classes/?ward={s.ward_id}&level=beginner&free=on&page=2",
                expect=".more-filters[open]"),
+    PublicPage("calendar", lambda s: "/calendar/{0.year}/{0.month}/?ward={1}".format(
+        Session.objects.filter(pk=s.open_session_id).dates("starts_at", "month")[0], s.ward_id),
+        expect=".month-calendar .calendar-open"),
 ]
 PAGE_IDS = [spec.id for spec in PAGES]
 

@@ -1,0 +1,256 @@
+"""iCalendar (RFC 5545) for sessions: pure functions that take data and return events or bytes.
+
+One VEVENT per session (no RRULE): every session has its own capacity, roster and status, and the pages list
+sessions one by one, so the calendars do the same.
+
+Speed: serialising thousands of events with icalendar per request is too slow, so each session's VEVENT text is
+cached (`event_fragments`) under a key that changes whenever anything shown in the event changes, and feeds are
+assembled from the fragments inside one VCALENDAR with its VTIMEZONE (`assemble_calendar`).
+"""
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.cache import caches
+from django.utils import translation
+from django.utils.translation import gettext as _
+from icalendar import Calendar, Event
+
+from cms.i18n import localized
+
+TIMEZONE = "Asia/Tokyo"
+TZ = ZoneInfo(TIMEZONE)
+PRODID = "-//Dekiru//Smartphone classes//JA"
+# Bump when the shape of the VEVENT changes, so that cached fragments of the old shape are ignored.
+FRAGMENT_VERSION = 1
+
+
+def uid_domain() -> str:
+    """The domain in every UID. From the configured site address, never the request's host, so a session's UID is
+    the same whichever address the calendar was fetched from."""
+    return urlsplit(settings.WAGTAILADMIN_BASE_URL).hostname or "dekiru"
+
+
+def session_uid(session) -> str:
+    return f"session-{session.pk}@{uid_domain()}"
+
+
+def course_url(course, *, base_url: str, language: str) -> str:
+    with translation.override(language):
+        path = course.get_url(request=None, current_site=None) or ""
+    if path.startswith(("http://", "https://")):
+        return path
+    return base_url.rstrip("/") + path
+
+
+def _location(session) -> str:
+    venue = session.venue
+    if venue is None:
+        return _("Online")
+    return ", ".join(part for part in (localized(venue, "name"), localized(venue, "address")) if part)
+
+
+def _description(session, *, url: str, cancel_url: str | None) -> str:
+    course = session.course
+    parts = [localized(course, "summary")]
+    bring = localized(course, "what_to_bring")
+    if bring:
+        parts.append(_("What to bring: %(items)s") % {"items": bring})
+    notes = localized(session, "notes")
+    if notes:
+        parts.append(notes)
+    if session.is_cancelled and session.cancellation_reason:
+        parts.append(_("This session has been cancelled: %(reason)s") % {"reason": session.cancellation_reason})
+    parts.append(_("Details: %(url)s") % {"url": url})
+    if cancel_url:
+        parts.append(_("To cancel your place: %(url)s") % {"url": cancel_url})
+    return "\n\n".join(parts)
+
+
+def session_summary(session, *, language: str) -> str:
+    with translation.override(language):
+        title = localized(session.course, "title", language)
+        if session.is_cancelled:
+            return _("Cancelled: %(title)s") % {"title": title}
+        return title
+
+
+def session_event(session, *, language: str, base_url: str, cancel_url: str | None = None,
+                  url: str | None = None) -> Event:
+    """The VEVENT of one session in `language`. `cancel_url` is only for the personal calendar of one registration:
+    nothing else about any participant goes into an event."""
+    with translation.override(language):
+        url = url or course_url(session.course, base_url=base_url, language=language)
+        event = Event()
+        event.add("uid", session_uid(session))
+        # DTSTAMP is the last change, not the time of the request: the bytes of an unchanged event stay the same,
+        # so it can be cached and the feed's ETag holds.
+        event.add("dtstamp", session.updated_at)
+        event.add("last-modified", session.updated_at)
+        event.add("sequence", session.sequence)
+        event.add("dtstart", session.starts_at.astimezone(TZ))
+        event.add("dtend", session.ends_at.astimezone(TZ))
+        event.add("status", "CANCELLED" if session.is_cancelled else "CONFIRMED")
+        event.add("summary", session_summary(session, language=language))
+        event.add("location", _location(session))
+        venue = session.venue
+        if venue is not None and venue.latitude is not None and venue.longitude is not None:
+            event.add("geo", (float(venue.latitude), float(venue.longitude)))
+        event.add("url", url)
+        event.add("description", _description(session, url=url, cancel_url=cancel_url))
+        event.add("transp", "OPAQUE")
+    return event
+
+
+@cache
+def _vtimezone() -> bytes:
+    """The VTIMEZONE for Asia/Tokyo as icalendar generates it (no DST since 1951, so the same for any dates)."""
+    calendar = Calendar()
+    event = Event()
+    event.add("dtstart", datetime(2026, 1, 1, 10, tzinfo=TZ))
+    calendar.add_component(event)
+    calendar.add_missing_timezones()
+    return b"".join(tz.to_ical() for tz in calendar.walk("VTIMEZONE"))
+
+
+def _calendar_head(*, name: str, method: str) -> Calendar:
+    # A calendar's name is one line; icalendar does not escape line breaks in X- properties.
+    name = " ".join(name.split())
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    if method:
+        calendar.add("method", method)
+    calendar.add("name", name)
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", TIMEZONE)
+    return calendar
+
+
+def assemble_calendar(fragments: Iterable[bytes], *, name: str, method: str = "PUBLISH") -> bytes:
+    """One VCALENDAR (with the VTIMEZONE) around already serialised VEVENTs."""
+    head = _calendar_head(name=name, method=method).to_ical()
+    end = b"END:VCALENDAR\r\n"
+    assert head.endswith(end)
+    return b"".join([head[: -len(end)], _vtimezone(), *fragments, end])
+
+
+def build_calendar(events_or_sessions: Iterable, *, name: str, language: str, method: str = "PUBLISH",
+                   base_url: str = "") -> bytes:
+    """A whole calendar from events (or sessions, built in `language` with links under `base_url`), uncached."""
+    fragments = []
+    for item in events_or_sessions:
+        event = item if isinstance(item, Event) else session_event(item, language=language, base_url=base_url)
+        fragments.append(event.to_ical())
+    return assemble_calendar(fragments, name=name, method=method)
+
+
+# --- Cached fragments -------------------------------------------------------------------------------------------
+
+# What a fragment's cache key is made of, readable with one values_list() query (no model instances): the session
+# (updated_at, sequence), the venue's shown fields (venues have no change timestamp) and the course's last
+# publication.
+KEY_FIELDS = ("pk", "sequence", "updated_at", "venue__name", "venue__name_en", "venue__address", "venue__address_en",
+              "venue__latitude", "venue__longitude", "course__last_published_at")
+
+
+def key_values(session) -> tuple:
+    venue = session.venue
+    venue_values = ((venue.name, venue.name_en, venue.address, venue.address_en, venue.latitude, venue.longitude)
+                    if venue is not None else (None,) * 6)
+    return (session.pk, session.sequence, session.updated_at, *venue_values, session.course.last_published_at)
+
+
+def _marker(*values) -> str:
+    return hashlib.sha1("\x1f".join("" if v is None else str(v) for v in values).encode()).hexdigest()[:16]
+
+
+def fragment_key(session_or_values, *, language: str, base_url: str) -> str:
+    """Changes whenever anything the event shows changes (see KEY_FIELDS), and with the language and the site
+    address the links point to. Takes a session or a row of KEY_FIELDS."""
+    return fragment_keys([session_or_values], language=language, base_url=base_url)[0]
+
+
+def fragment_keys(sessions_or_rows: Iterable, *, language: str, base_url: str) -> list[str]:
+    """fragment_key() of each; the language/site suffix and each venue's digest are computed once."""
+    suffix = f"{language}:{_marker(base_url, uid_domain())}"
+    venue_markers = {}
+    keys = []
+    for item in sessions_or_rows:
+        values = item if isinstance(item, tuple) else key_values(item)
+        pk, sequence, updated_at, *venue_values, published = values
+        venue_values = tuple(venue_values)
+        venue_marker = venue_markers.get(venue_values)
+        if venue_marker is None:
+            venue_marker = venue_markers[venue_values] = _marker(*venue_values)
+        keys.append(f"ical:v{FRAGMENT_VERSION}:{pk}:{sequence}:{updated_at.timestamp()}:{venue_marker}:"
+                    f"{published.timestamp() if published else ''}:{suffix}")
+    return keys
+
+
+def _cache():
+    return caches[getattr(settings, "DEKIRU_ICAL_CACHE", "default")]
+
+
+FRAGMENT_TIMEOUT = 60 * 60 * 24 * 30
+
+
+def event_fragments(sessions: list, *, language: str, base_url: str) -> list[bytes]:
+    """The serialised VEVENT of each session, from the cache where possible (one cache read for all of them)."""
+    keys = fragment_keys(sessions, language=language, base_url=base_url)
+    return _fragments(keys, [s.pk for s in sessions], lambda pks: sessions, language=language, base_url=base_url)
+
+
+def _fragments(keys: list[str], pks: list[int], load_sessions, *, language: str, base_url: str) -> list[bytes]:
+    cache_backend = _cache()
+    found = cache_backend.get_many(keys)
+    missing_pks = {pk for key, pk in zip(keys, pks, strict=True) if key not in found}
+    built = {}
+    if missing_pks:
+        course_urls = {}
+        for session in load_sessions(missing_pks):
+            if session.pk not in missing_pks:
+                continue
+            if session.course_id not in course_urls:
+                course_urls[session.course_id] = course_url(session.course, base_url=base_url, language=language)
+            key = fragment_key(session, language=language, base_url=base_url)
+            built[key] = session_event(session, language=language, base_url=base_url,
+                                       url=course_urls[session.course_id]).to_ical()
+        cache_backend.set_many(built, timeout=FRAGMENT_TIMEOUT)
+    # A session changed between the key query and the load: its fresh fragment is under its new key (and one
+    # deleted meanwhile is left out).
+    by_pk = {int(key.split(":")[2]): fragment for key, fragment in built.items()}
+    return [found.get(key) or built.get(key) or by_pk.get(pk, b"") for key, pk in zip(keys, pks, strict=True)]
+
+
+def feed_etag(keys: list[str], *, name: str, language: str) -> str:
+    digest = hashlib.sha1(f"{name}\x1f{language}\x1f{FRAGMENT_VERSION}".encode())
+    for key in keys:
+        digest.update(key.encode())
+    return digest.hexdigest()
+
+
+def feed_body(rows: list[tuple], keys: list[str], etag: str, load_sessions, *, name: str, language: str,
+              base_url: str) -> bytes:
+    """The calendar for the sessions of `rows` (KEY_FIELDS values in feed order, `keys` their fragment keys): the
+    whole calendar is cached under its ETag, the VEVENTs one by one; `load_sessions(pks)` loads (with course and
+    venue) the sessions whose VEVENT must be built."""
+    cache_backend = _cache()
+    feed_key = f"ical:feed:{etag}"
+    body = cache_backend.get(feed_key)
+    if body is None:
+        fragments = _fragments(keys, [row[0] for row in rows], load_sessions, language=language, base_url=base_url)
+        body = assemble_calendar(fragments, name=name)
+        cache_backend.set(feed_key, body, timeout=FRAGMENT_TIMEOUT)
+    return body
+
+
+def feed_last_modified(rows: list[tuple]) -> datetime | None:
+    stamps = [row[2] for row in rows] + [row[-1] for row in rows if row[-1]]
+    return max(stamps) if stamps else None
