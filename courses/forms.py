@@ -171,6 +171,11 @@ class SessionFilterForm(forms.Form):
         self.fields["level"].choices = [("", _("All levels")), *CoursePage.Level.choices]
         self.fields["device"].choices = [("", _("Any phone")), *CoursePage.Device.choices]
 
+    @property
+    def ignored(self) -> list[str]:
+        """Labels of the filters whose values could not be used (they are ignored, and the page says so)."""
+        return [str(self.fields[name].label) for name in self.errors if name in self.fields]
+
     def filters(self) -> dict:
         """The valid filters only: a bad value in the address bar never breaks the listing."""
         self.is_valid()

@@ -247,3 +247,12 @@ def test_add_to_calendar_include(rf, site):
     personal = render_to_string("includes/add_to_calendar.html",
                                 {"session": session, "ics_url": "/registrations/abc/calendar.ics"}, request=request)
     assert 'href="/registrations/abc/calendar.ics"' in personal and "webcal://" not in personal
+
+
+@pytest.mark.django_db
+def test_the_registration_page_offers_add_to_calendar(client, site):
+    session = factories.session()
+    body = client.get("/en" + session.course.url + f"sessions/{session.pk}/register/").content.decode()
+    assert f"/sessions/{session.pk}/calendar.ics" in body
+    assert "calendar.google.com/calendar/render" in body
+    assert "outlook.live.com" in body

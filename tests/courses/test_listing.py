@@ -149,3 +149,17 @@ def test_query_count_does_not_grow_with_the_number_of_sessions(client, site, cou
     with django_assert_max_num_queries(16):
         response = client.get(URL)
     assert len(response.context["sessions"]) == 20
+
+
+def test_bad_filter_values_are_ignored_with_a_message(client, catalogue):
+    response = client.get("/en" + URL, {"ward": "999999", "date_from": "yesterday", "level": "beginner"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "These filters could not be used and were ignored: Ward, From." in body
+    assert len(response.context["sessions"]) == 2  # the valid level filter still applies
+
+
+def test_the_month_calendar_says_which_filters_it_ignored(client, site):
+    response = client.get("/en/calendar/2027/1/", {"topic": "no-such-topic"})
+    assert response.status_code == 200
+    assert "These filters could not be used and were ignored: Topic." in response.content.decode()
