@@ -2,6 +2,8 @@
 
 A token carries the registration's id and its random key, signed with SECRET_KEY. Changing any character
 breaks the signature; a validly signed token for another registration fails the key comparison. Both → 404.
+Without a timestamp, so a registration always has the same link (in every e-mail and calendar file); the
+random key can be rotated to revoke it.
 """
 
 from django.core import signing
@@ -13,12 +15,12 @@ SALT = "dekiru.courses.registration"
 
 
 def registration_token(registration) -> str:
-    return signing.dumps([registration.pk, registration.token_key], salt=SALT, compress=False)
+    return signing.Signer(salt=SALT).sign_object([registration.pk, registration.token_key])
 
 
 def registration_from_token(token: str, queryset):
     try:
-        pk, key = signing.loads(token, salt=SALT)
+        pk, key = signing.Signer(salt=SALT).unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise Http404("Invalid registration link") from exc
     if not isinstance(pk, int) or not isinstance(key, str):

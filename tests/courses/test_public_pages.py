@@ -661,7 +661,7 @@ def test_a_tampered_or_foreign_link_is_404(client, site):
     token = registration_token(registration)
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     # Validly signed, but with another key: what someone guessing ids would try.
-    wrong_key = signing.dumps([registration.pk, "not-the-key"], salt=SALT, compress=False)
+    wrong_key = signing.Signer(salt=SALT).sign_object([registration.pk, "not-the-key"])
 
     assert client.get(reverse("courses:registration", args=[tampered])).status_code == 404
     assert client.post(reverse("courses:cancel", args=[tampered])).status_code == 404

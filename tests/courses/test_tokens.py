@@ -135,23 +135,24 @@ BAD_TOKENS = [
     pytest.param(lambda mine, other: "a:b:c", id="garbage-with-separators"),
     pytest.param(lambda mine, other: str(mine.pk), id="bare-pk"),
     pytest.param(lambda mine, other: mine.token_key, id="bare-key"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, mine.token_key], salt="dekiru.other", compress=False),
+    pytest.param(lambda mine, other: signing.Signer(salt="dekiru.other").sign_object([mine.pk, mine.token_key]),
                  id="other-salt"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, mine.token_key]), id="default-salt"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, mine.token_key], key="another-secret", salt=SALT),
+    pytest.param(lambda mine, other: signing.Signer().sign_object([mine.pk, mine.token_key]), id="default-salt"),
+    pytest.param(lambda mine, other: signing.Signer(key="another-secret", salt=SALT).sign_object(
+        [mine.pk, mine.token_key]),
                  id="other-secret-key"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, other.token_key], salt=SALT, compress=False),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([mine.pk, other.token_key]),
                  id="my-pk-other-key"),
-    pytest.param(lambda mine, other: signing.dumps([other.pk, mine.token_key], salt=SALT, compress=False),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([other.pk, mine.token_key]),
                  id="other-pk-my-key"),
-    pytest.param(lambda mine, other: signing.dumps([10**9, mine.token_key], salt=SALT, compress=False),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([10**9, mine.token_key]),
                  id="unknown-pk"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, ""], salt=SALT, compress=False), id="empty-key"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, None], salt=SALT, compress=False), id="null-key"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk], salt=SALT, compress=False), id="pk-only"),
-    pytest.param(lambda mine, other: signing.dumps([mine.pk, mine.token_key, 1], salt=SALT, compress=False),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([mine.pk, ""]), id="empty-key"),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([mine.pk, None]), id="null-key"),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([mine.pk]), id="pk-only"),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object([mine.pk, mine.token_key, 1]),
                  id="extra-item"),
-    pytest.param(lambda mine, other: signing.dumps(mine.pk, salt=SALT, compress=False), id="not-a-list"),
+    pytest.param(lambda mine, other: signing.Signer(salt=SALT).sign_object(mine.pk), id="not-a-list"),
 ]
 
 
@@ -189,3 +190,17 @@ def test_another_registrations_valid_link_cancels_only_that_one(client, booking)
     other.refresh_from_db()
     assert other.status == Registration.Status.CANCELLED
     assert mine.status == Registration.Status.CONFIRMED
+
+
+@pytest.mark.django_db
+def test_a_registration_always_has_the_same_link(site):
+    """The link in every e-mail and calendar file is the same, whenever it is made (no timestamp in it)."""
+    import time
+
+    from courses.tokens import registration_token
+
+    session = factories.session()
+    registration = factories.registration(session_obj=session)
+    first = registration_token(registration)
+    time.sleep(1.1)
+    assert registration_token(registration) == first
