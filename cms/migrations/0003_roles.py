@@ -57,13 +57,13 @@ def ensure_permissions(apps, using="default"):
     """Create the Permission rows now: Django only creates them in post_migrate, after every migration ran."""
     for app_config in apps.get_app_configs():
         # Historical app configs have no models module, which create_permissions takes for "no models".
-        stub = getattr(app_config, "models_module", None) is None
-        if stub:
+        no_models_module = getattr(app_config, "models_module", None) is None
+        if no_models_module:
             app_config.models_module = True
         try:
             create_permissions(app_config, verbosity=0, interactive=False, using=using, apps=apps)
         finally:
-            if stub:
+            if no_models_module:
                 app_config.models_module = None
 
 
