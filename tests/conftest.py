@@ -4,6 +4,8 @@ import shutil
 import pytest
 from django.db import connection
 
+pytest_plugins = ["tests.fake_sendgrid"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Skip PostgreSQL-only tests on SQLite, and browser tests where Chromium is absent.

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "modelcluster",
     "taggit",
     "django_filters",
+    "django_tasks",
+    "django_tasks_db",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -160,8 +162,22 @@ WAGTAILADMIN_BASE_URL = os.environ.get("DEKIRU_BASE_URL", "http://127.0.0.1:8000
 WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.database"}}
 WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "txt", "xlsx"]
 
-EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# E-mail goes out through SendGrid (cms.mail.SendGridBackend, the only code that talks to SendGrid) when an API key
+# is set, and to the console otherwise. Messages are never sent inside a web request: see courses.outbox.
+SENDGRID_API_KEY = os.environ.get("SENDGRID_API_KEY", "")
+SENDGRID_API_HOST = os.environ.get("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/")
+SENDGRID_TIMEOUT = float(os.environ.get("SENDGRID_TIMEOUT", "10"))  # seconds; the client's own default is none
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND",
+    "cms.mail.SendGridBackend" if SENDGRID_API_KEY else "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEKIRU_FROM_EMAIL", "Dekiru <no-reply@example.jp>")
+
+# Background work (django-tasks). Wagtail's own tasks stay immediate; the outgoing mail queue is in the database and
+# is worked by `python manage.py db_worker --queue-name mail` (see the README).
+TASKS = {
+    "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
+    "mail": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["mail"]},
+}
 
 # --- Dekiru's own settings -----------------------------------------------------------------------------
 # Version of the privacy policy a resident consents to when registering; recorded with each consent.
@@ -175,6 +191,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING")},
     # Wagtail and django-tasks log every page save and task at INFO; our own apps' events stay visible.
-    "loggers": {name: {"level": os.environ.get("DEKIRU_LOG_LEVEL", "INFO")}
-                for name in ("courses", "partners", "outreach", "cms")},
+    "loggers": {
+        **{name: {"level": os.environ.get("DEKIRU_LOG_LEVEL", "INFO")}
+           for name in ("courses", "partners", "outreach", "cms")},
+        # Its DEBUG records carry the API key and whole messages (cms.mail also filters them out).
+        "python_http_client": {"level": "INFO"},
+    },
 }
