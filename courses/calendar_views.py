@@ -16,6 +16,7 @@ from cms.i18n import localized
 from courses import ical
 from courses.models import CoursePage, Registration, Session
 from courses.tokens import registration_from_token
+from partners.feeds import feed_from_token
 from partners.models import Partner, Ward
 
 
@@ -93,6 +94,35 @@ def partner_feed(request, partner_id: int):
     partner = get_object_or_404(Partner, pk=partner_id, is_active=True)
     name = _("Dekiru: classes by %(partner)s") % {"partner": localized(partner, "name")}
     return _feed(request, _feed_sessions(organiser=partner), name=name, filename=f"dekiru-partner-{partner.pk}.ics")
+
+
+def _load_sessions_with_counts(pks) -> list[Session]:
+    return list(Session.objects.with_counts().filter(pk__in=pks).select_related("course", "venue"))
+
+
+@require_safe
+def staff_feed(request, token: str):
+    """A partner staff member's private feed: every session their partner organises that is not over yet (draft
+    courses included), with seat counts. 404 for a revoked, regenerated or tampered address. Only an ETag (no
+    Last-Modified): the counts change without the sessions changing."""
+    feed = feed_from_token(token)
+    partner = feed.membership.partner
+    language, base_url = _language(), _base_url(request)
+    sessions = (Session.objects.with_counts().filter(organiser=partner, ends_at__gt=timezone.now())
+                .order_by("starts_at", "pk"))
+    rows = list(sessions.values_list(*ical.STAFF_KEY_FIELDS))
+    keys = ical.fragment_keys(rows, language=language, base_url=base_url, staff=True)
+    name = _("Dekiru staff: %(partner)s") % {"partner": localized(partner, "name")}
+    etag = ical.feed_etag(keys, name=name, language=language)
+
+    def body():
+        return ical.feed_body(rows, keys, etag, _load_sessions_with_counts, name=name, language=language,
+                              base_url=base_url, staff=True)
+
+    response = _calendar_response(request, body_func=body, etag=etag, last_modified=None,
+                                  filename=f"dekiru-staff-{partner.pk}.ics", private=True)
+    response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 @require_safe

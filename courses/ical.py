@@ -10,6 +10,7 @@ assembled from the fragments inside one VCALENDAR with its VTIMEZONE (`assemble_
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from urllib.parse import urlsplit
@@ -55,9 +56,17 @@ def _location(session) -> str:
     return ", ".join(part for part in (localized(venue, "name"), localized(venue, "address")) if part)
 
 
-def _description(session, *, url: str, cancel_url: str | None) -> str:
+def _seats_line(seats: "Seats") -> str:
+    line = _("Seats: %(booked)d of %(capacity)d booked.") % {"booked": seats.booked, "capacity": seats.capacity}
+    if seats.waiting:
+        line += " " + _("Waiting list: %(count)d.") % {"count": seats.waiting}
+    return line
+
+
+def _description(session, *, url: str, cancel_url: str | None, seats: "Seats | None" = None) -> str:
     course = session.course
-    parts = [localized(course, "summary")]
+    parts = [_seats_line(seats)] if seats else []
+    parts.append(localized(course, "summary"))
     bring = localized(course, "what_to_bring")
     if bring:
         parts.append(_("What to bring: %(items)s") % {"items": bring})
@@ -72,18 +81,34 @@ def _description(session, *, url: str, cancel_url: str | None) -> str:
     return "\n\n".join(parts)
 
 
-def session_summary(session, *, language: str) -> str:
+@dataclass(frozen=True)
+class Seats:
+    """Seat counts, shown only in a partner's private staff feed."""
+
+    booked: int
+    capacity: int
+    waiting: int
+
+    @classmethod
+    def of(cls, session) -> "Seats":
+        return cls(booked=session.confirmed_count, capacity=session.capacity, waiting=session.waitlist_count)
+
+
+def session_summary(session, *, language: str, seats: Seats | None = None) -> str:
     with translation.override(language):
         title = localized(session.course, "title", language)
         if session.is_cancelled:
             return _("Cancelled: %(title)s") % {"title": title}
+        if seats:
+            return _("%(title)s (%(booked)d/%(capacity)d)") % {
+                "title": title, "booked": seats.booked, "capacity": seats.capacity}
         return title
 
 
 def session_event(session, *, language: str, base_url: str, cancel_url: str | None = None,
-                  url: str | None = None) -> Event:
+                  url: str | None = None, seats: Seats | None = None) -> Event:
     """The VEVENT of one session in `language`. `cancel_url` is only for the personal calendar of one registration:
-    nothing else about any participant goes into an event."""
+    nothing else about any participant goes into an event. `seats` only for a partner's private staff feed."""
     with translation.override(language):
         url = url or course_url(session.course, base_url=base_url, language=language)
         event = Event()
@@ -96,13 +121,13 @@ def session_event(session, *, language: str, base_url: str, cancel_url: str | No
         event.add("dtstart", session.starts_at.astimezone(TZ))
         event.add("dtend", session.ends_at.astimezone(TZ))
         event.add("status", "CANCELLED" if session.is_cancelled else "CONFIRMED")
-        event.add("summary", session_summary(session, language=language))
+        event.add("summary", session_summary(session, language=language, seats=seats))
         event.add("location", _location(session))
         venue = session.venue
         if venue is not None and venue.latitude is not None and venue.longitude is not None:
             event.add("geo", (float(venue.latitude), float(venue.longitude)))
         event.add("url", url)
-        event.add("description", _description(session, url=url, cancel_url=cancel_url))
+        event.add("description", _description(session, url=url, cancel_url=cancel_url, seats=seats))
         event.add("transp", "OPAQUE")
     return event
 
@@ -155,9 +180,10 @@ def build_calendar(events_or_sessions: Iterable, *, name: str, language: str, me
 
 # What a fragment's cache key is made of, readable with one values_list() query (no model instances): the session
 # (updated_at, sequence), the venue's shown fields (venues have no change timestamp) and the course's last
-# publication.
+# publication. A staff feed's rows add the seat counts (STAFF_KEY_FIELDS, from Session.objects.with_counts()).
 KEY_FIELDS = ("pk", "sequence", "updated_at", "venue__name", "venue__name_en", "venue__address", "venue__address_en",
               "venue__latitude", "venue__longitude", "course__last_published_at")
+STAFF_KEY_FIELDS = (*KEY_FIELDS, "confirmed_count", "waitlist_count")
 
 
 def key_values(session) -> tuple:
@@ -171,26 +197,34 @@ def _marker(*values) -> str:
     return hashlib.sha1("\x1f".join("" if v is None else str(v) for v in values).encode()).hexdigest()[:16]
 
 
-def fragment_key(session_or_values, *, language: str, base_url: str) -> str:
+def fragment_key(session_or_values, *, language: str, base_url: str, staff: bool = False) -> str:
     """Changes whenever anything the event shows changes (see KEY_FIELDS), and with the language and the site
-    address the links point to. Takes a session or a row of KEY_FIELDS."""
-    return fragment_keys([session_or_values], language=language, base_url=base_url)[0]
+    address the links point to. Takes a session or a row of KEY_FIELDS (STAFF_KEY_FIELDS when `staff`)."""
+    return fragment_keys([session_or_values], language=language, base_url=base_url, staff=staff)[0]
 
 
-def fragment_keys(sessions_or_rows: Iterable, *, language: str, base_url: str) -> list[str]:
-    """fragment_key() of each; the language/site suffix and each venue's digest are computed once."""
+def fragment_keys(sessions_or_rows: Iterable, *, language: str, base_url: str, staff: bool = False) -> list[str]:
+    """fragment_key() of each; the language/site suffix and each venue's digest are computed once. A staff
+    fragment (with seat counts) has its own key, which also changes with the counts."""
     suffix = f"{language}:{_marker(base_url, uid_domain())}"
     venue_markers = {}
     keys = []
     for item in sessions_or_rows:
         values = item if isinstance(item, tuple) else key_values(item)
+        if staff:
+            if not isinstance(item, tuple):
+                values = (*values, item.confirmed_count, item.waitlist_count)
+            *values, booked, waiting = values
+            seats_marker = f":staff:{booked}:{waiting}"
+        else:
+            seats_marker = ""
         pk, sequence, updated_at, *venue_values, published = values
         venue_values = tuple(venue_values)
         venue_marker = venue_markers.get(venue_values)
         if venue_marker is None:
             venue_marker = venue_markers[venue_values] = _marker(*venue_values)
         keys.append(f"ical:v{FRAGMENT_VERSION}:{pk}:{sequence}:{updated_at.timestamp()}:{venue_marker}:"
-                    f"{published.timestamp() if published else ''}:{suffix}")
+                    f"{published.timestamp() if published else ''}:{suffix}{seats_marker}")
     return keys
 
 
@@ -207,7 +241,8 @@ def event_fragments(sessions: list, *, language: str, base_url: str) -> list[byt
     return _fragments(keys, [s.pk for s in sessions], lambda pks: sessions, language=language, base_url=base_url)
 
 
-def _fragments(keys: list[str], pks: list[int], load_sessions, *, language: str, base_url: str) -> list[bytes]:
+def _fragments(keys: list[str], pks: list[int], load_sessions, *, language: str, base_url: str,
+               staff: bool = False) -> list[bytes]:
     cache_backend = _cache()
     found = cache_backend.get_many(keys)
     missing_pks = {pk for key, pk in zip(keys, pks, strict=True) if key not in found}
@@ -219,9 +254,10 @@ def _fragments(keys: list[str], pks: list[int], load_sessions, *, language: str,
                 continue
             if session.course_id not in course_urls:
                 course_urls[session.course_id] = course_url(session.course, base_url=base_url, language=language)
-            key = fragment_key(session, language=language, base_url=base_url)
+            key = fragment_key(session, language=language, base_url=base_url, staff=staff)
             built[key] = session_event(session, language=language, base_url=base_url,
-                                       url=course_urls[session.course_id]).to_ical()
+                                       url=course_urls[session.course_id],
+                                       seats=Seats.of(session) if staff else None).to_ical()
         cache_backend.set_many(built, timeout=FRAGMENT_TIMEOUT)
     # A session changed between the key query and the load: its fresh fragment is under its new key (and one
     # deleted meanwhile is left out).
@@ -237,20 +273,22 @@ def feed_etag(keys: list[str], *, name: str, language: str) -> str:
 
 
 def feed_body(rows: list[tuple], keys: list[str], etag: str, load_sessions, *, name: str, language: str,
-              base_url: str) -> bytes:
+              base_url: str, staff: bool = False) -> bytes:
     """The calendar for the sessions of `rows` (KEY_FIELDS values in feed order, `keys` their fragment keys): the
     whole calendar is cached under its ETag, the VEVENTs one by one; `load_sessions(pks)` loads (with course and
-    venue) the sessions whose VEVENT must be built."""
+    venue, and seat counts for a `staff` feed) the sessions whose VEVENT must be built."""
     cache_backend = _cache()
     feed_key = f"ical:feed:{etag}"
     body = cache_backend.get(feed_key)
     if body is None:
-        fragments = _fragments(keys, [row[0] for row in rows], load_sessions, language=language, base_url=base_url)
+        fragments = _fragments(keys, [row[0] for row in rows], load_sessions, language=language, base_url=base_url,
+                               staff=staff)
         body = assemble_calendar(fragments, name=name)
         cache_backend.set(feed_key, body, timeout=FRAGMENT_TIMEOUT)
     return body
 
 
 def feed_last_modified(rows: list[tuple]) -> datetime | None:
-    stamps = [row[2] for row in rows] + [row[-1] for row in rows if row[-1]]
+    published = KEY_FIELDS.index("course__last_published_at")
+    stamps = [row[2] for row in rows] + [row[published] for row in rows if row[published]]
     return max(stamps) if stamps else None

@@ -16,6 +16,7 @@ urlpatterns = [
     path("calendar/courses/<int:page_id>.ics", calendar_views.course_feed, name="feed_course"),
     path("calendar/wards/<str:code>.ics", calendar_views.ward_feed, name="feed_ward"),
     path("calendar/partners/<int:partner_id>.ics", calendar_views.partner_feed, name="feed_partner"),
+    path("calendar/staff/<str:token>.ics", calendar_views.staff_feed, name="feed_staff"),
     path("calendar/", calendar_page.current_month, name="calendar"),
     path("calendar/<int:year>/<int:month>/", calendar_page.month_calendar, name="month_calendar"),
 ]

@@ -1,5 +1,8 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
 from wagtail.search import index
@@ -79,6 +82,43 @@ class PartnerMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} – {self.partner} ({self.get_role_display()})"
+
+
+def new_feed_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class StaffCalendarFeed(models.Model):
+    """A staff member's private calendar feed of their partner's sessions, with seat counts.
+
+    Its address carries a signed token made of this row's id and its random `key` (partners.feeds). Revoking
+    clears the key, so the old address answers 404; regenerating sets a new key, so only the new address works.
+    The feed goes with the membership: removing someone from a partner deletes it.
+    """
+
+    membership = models.OneToOneField(PartnerMembership, on_delete=models.CASCADE, related_name="calendar_feed",
+                                      verbose_name=_("partner membership"))
+    key = models.CharField(_("key"), max_length=64, blank=True, default=new_feed_key)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    regenerated_at = models.DateTimeField(_("address last changed"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staff calendar feed")
+        verbose_name_plural = _("staff calendar feeds")
+        constraints = [
+            # Revoked exactly when the key is gone.
+            models.CheckConstraint(condition=models.Q(key="", revoked_at__isnull=False)
+                                   | (~models.Q(key="") & models.Q(revoked_at__isnull=True)),
+                                   name="staff_feed_revoked_without_key"),
+        ]
+
+    def __str__(self):
+        return str(self.membership)
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.key)
 
 
 class Venue(index.Indexed, models.Model):

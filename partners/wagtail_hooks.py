@@ -1,5 +1,34 @@
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from wagtail import hooks
+from wagtail.admin.menu import MenuItem
 from wagtail.snippets.models import register_snippet
 
+from partners.admin_views import MyCalendarFeedsView
 from partners.viewsets import PartnersGroup
 
 register_snippet(PartnersGroup)
+
+
+@hooks.register("register_admin_urls")
+def register_feed_urls():
+    return [path("my-calendar-feeds/", MyCalendarFeedsView.as_view(), name="partners_my_calendar_feeds")]
+
+
+class MyCalendarFeedsMenuItem(MenuItem):
+    def is_shown(self, request):
+        return request.user.partner_memberships.exists()
+
+
+@hooks.register("register_admin_menu_item")
+def register_feed_menu_item():
+    return MyCalendarFeedsMenuItem(_("My calendar feeds"), reverse("partners_my_calendar_feeds"), icon_name="date",
+                                   order=170)
+
+
+@hooks.register("register_log_actions")
+def register_feed_log_actions(actions):
+    actions.register_action("partners.feed.created", _("Calendar feed created"), _("Calendar feed created"))
+    actions.register_action("partners.feed.regenerated", _("Calendar feed given a new address"),
+                            _("Calendar feed given a new address"))
+    actions.register_action("partners.feed.revoked", _("Calendar feed turned off"), _("Calendar feed turned off"))

@@ -14,10 +14,14 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.http import http_date
 
+from django.contrib.auth import get_user_model
+
 from courses import services
 from courses.models import Session
 from courses.tokens import registration_token
+from partners.feeds import feed_token, get_or_create_feed
 from partners.models import Ward
+from partners.services import add_membership
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +179,9 @@ def _served_feeds(client) -> dict[str, bytes]:
                                                                                      longitude=None))]
     services.cancel_session(session=sessions[1], reason="講師の都合")
     mine = factories.registration(session_obj=sessions[0])
-    urls = ["/calendar/sessions.ics", "/en/calendar/sessions.ics", f"/calendar/courses/{course.pk}.ics",
+    staff = get_user_model().objects.create_user("feed-staff")
+    feed = get_or_create_feed(membership=add_membership(partner=partner, user=staff, role="manager"))
+    urls = [f"/calendar/staff/{feed_token(feed)}.ics", f"/en/calendar/staff/{feed_token(feed)}.ics","/calendar/sessions.ics", "/en/calendar/sessions.ics", f"/calendar/courses/{course.pk}.ics",
             f"/calendar/wards/{wards[0].code}.ics", f"/calendar/wards/{wards[1].code}.ics",
             f"/calendar/partners/{partner.pk}.ics", f"/sessions/{sessions[0].pk}/calendar.ics",
             f"/en/sessions/{sessions[1].pk}/calendar.ics", f"/registrations/{registration_token(mine)}/calendar.ics"]
