@@ -11,7 +11,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from courses import ical
-from courses.models import Session
+from courses.models import Registration, Session
 from partners.models import Ward
 from tests import factories
 
@@ -84,3 +84,24 @@ def run() -> None:
     one_changed = (time.perf_counter() - started) * 1000
     print(f"{URL} after one session changed (fragments from the cache where they survived culling): "  # noqa: T201
           f"{one_changed:.0f} ms")
+
+    # A partner's private staff feed (all 5,000 sessions are this partner's): seat counts in every event.
+    from django.contrib.auth import get_user_model
+
+    from partners.feeds import feed_token, get_or_create_feed
+    from partners.services import add_membership
+
+    user = get_user_model().objects.create_user("bench-staff")
+    feed = get_or_create_feed(membership=add_membership(partner=organiser, user=user, role="manager"))
+    staff_url = f"/calendar/staff/{feed_token(feed)}.ics"
+    started = time.perf_counter()
+    response = client.get(staff_url)
+    staff_cold = (time.perf_counter() - started) * 1000
+    staff_warm = _median_ms(lambda: client.get(staff_url))
+    print(f"staff feed cold, {response.content.count(b'BEGIN:VEVENT')} events: {staff_cold:.0f} ms; "  # noqa: T201
+          f"warm: median {staff_warm:.1f} ms over 5")
+    Registration.objects.create(session=changed, participant=factories.participant(),
+                                status=Registration.Status.CONFIRMED)
+    started = time.perf_counter()
+    client.get(staff_url)
+    print(f"staff feed after one booking (one event rebuilt): {(time.perf_counter() - started) * 1000:.0f} ms")  # noqa: T201

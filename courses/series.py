@@ -1,4 +1,5 @@
-"""Weekly series: expand a partner's rule into dates, and create one session per date.
+"""Weekly series: expand a partner's rule into dates, create one session per date, and change or cancel every
+future session of a series at once.
 
 Japanese public holidays are skipped by default (jpholiday, which follows the Cabinet Office's list, including
 substitute and citizens' holidays). A rule must yield between 1 and MAX_DATES dates.
@@ -14,8 +15,9 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from wagtail.log_actions import log
 
+from courses import services
 from courses.models import Session, SessionSeries
-from courses.services import RegistrationError
+from courses.services import CapacityBelowConfirmed, RegistrationError
 
 MAX_DATES = 104  # two years of a weekly class
 
@@ -98,3 +100,80 @@ def create_series(*, course, organiser, rule: SeriesRule, capacity: int, venue=N
             for day in preview.dates)
         log(series, "wagtail.create", user=actor if getattr(actor, "is_authenticated", False) else None)
     return series
+
+
+class SeriesChangeError(RegistrationError):
+    message = _("The series could not be changed.")
+
+
+_UNCHANGED = services._UNCHANGED
+
+
+def future_sessions(series: SessionSeries, *, now: datetime | None = None):
+    """The sessions of the series that have not started and are not cancelled: what a whole-series change touches."""
+    return (series.sessions.filter(starts_at__gt=now or timezone.now())
+            .exclude(status=Session.Status.CANCELLED).order_by("starts_at"))
+
+
+def change_series(*, series: SessionSeries, start_time: time | None = None, duration_minutes: int | None = None,
+                  venue=_UNCHANGED, capacity: int | None = None, actor=None, now: datetime | None = None
+                  ) -> list[Session]:
+    """Change the time, length, venue or capacity of every future session of the series (each on its own date),
+    through services.move_session, so everyone registered or waitlisted on a changed session is told and the
+    calendars see a new SEQUENCE. All or nothing: a capacity below one session's confirmed count changes nothing
+    and names that date. Returns the sessions that changed."""
+    if duration_minutes is not None and duration_minutes <= 0:
+        raise SeriesChangeError(_("The length must be more than 0 minutes."))
+    tz = timezone.get_current_timezone()
+    changed = []
+    with transaction.atomic():
+        series = SessionSeries.objects.select_for_update().get(pk=series.pk)
+        for session in future_sessions(series, now=now).select_related("venue"):
+            local_start = session.starts_at.astimezone(tz)
+            new_start = (datetime.combine(local_start.date(), start_time, tzinfo=tz) if start_time
+                         else session.starts_at)
+            length = (timedelta(minutes=duration_minutes) if duration_minutes
+                      else session.ends_at - session.starts_at)
+            before = (session.starts_at, session.ends_at, session.venue_id, session.capacity)
+            try:
+                moved = services.move_session(session=session, starts_at=new_start, ends_at=new_start + length,
+                                              venue=venue, capacity=capacity, actor=actor)
+            except CapacityBelowConfirmed as exc:
+                raise SeriesChangeError(format_lazy(
+                    _("{date}: more people are already booked than the new capacity. Nothing was changed."),
+                    date=local_start.strftime("%Y-%m-%d"))) from exc
+            if (moved.starts_at, moved.ends_at, moved.venue_id, moved.capacity) != before:
+                changed.append(moved)
+        fields = []
+        if start_time:
+            series.start_time = start_time
+            fields.append("start_time")
+        if duration_minutes:
+            series.duration_minutes = duration_minutes
+            fields.append("duration_minutes")
+        if venue is not _UNCHANGED:
+            series.venue = venue
+            fields.append("venue")
+        if capacity is not None:
+            series.capacity = capacity
+            fields.append("capacity")
+        if fields:
+            series.save(update_fields=fields)
+        log(series, "courses.series.changed", user=services._user(actor),
+            data={"fields": fields, "sessions": [s.pk for s in changed]})
+    return changed
+
+
+def cancel_series(*, series: SessionSeries, reason: str, actor=None, now: datetime | None = None) -> list[Session]:
+    """Cancel every future session of the series with one reason; each session's people are told
+    (services.cancel_session). Sessions already over or cancelled are left as they are."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RegistrationError(_("Please give a reason for the cancellation."))
+    with transaction.atomic():
+        series = SessionSeries.objects.select_for_update().get(pk=series.pk)
+        cancelled = [services.cancel_session(session=session, reason=reason, actor=actor)
+                     for session in future_sessions(series, now=now)]
+        log(series, "courses.series.cancelled", user=services._user(actor),
+            data={"reason": reason, "sessions": [s.pk for s in cancelled]})
+    return cancelled

@@ -25,6 +25,10 @@ def register_course_log_actions(actions):
                             _("Participant records merged"))
     actions.register_action("courses.session.cancelled", _("Session cancelled"), _("Session cancelled"))
     actions.register_action("courses.session.moved", _("Session changed"), _("Session changed"))
+    actions.register_action("courses.series.changed", _("Future sessions of the series changed"),
+                            _("Future sessions of the series changed"))
+    actions.register_action("courses.series.cancelled", _("Future sessions of the series cancelled"),
+                            _("Future sessions of the series cancelled"))
 
 
 class TopicViewSet(SnippetViewSet):
@@ -45,16 +49,24 @@ def register_call_centre_viewset():
 def register_series_urls():
     from django.urls import path
 
-    from courses.series_admin import CreateSeriesView
+    from courses import series_admin as views
 
-    return [path("series/new/", CreateSeriesView.as_view(), name="courses_series_new")]
+    return [
+        path("series/", views.SeriesIndexView.as_view(), name="courses_series_index"),
+        path("series/new/", views.CreateSeriesView.as_view(), name="courses_series_new"),
+        path("series/<int:pk>/", views.SeriesDetailView.as_view(), name="courses_series_detail"),
+        path("series/<int:pk>/change/", views.SeriesChangeView.as_view(), name="courses_series_change"),
+        path("series/<int:pk>/cancel/", views.SeriesCancelView.as_view(), name="courses_series_cancel"),
+        path("series/<int:pk>/sessions/<int:session_id>/", views.OccurrenceView.as_view(),
+             name="courses_series_occurrence"),
+    ]
 
 
 class SeriesMenuItem(MenuItem):
     def is_shown(self, request):
-        return request.user.has_perm("courses.add_session")
+        return request.user.has_perm("courses.view_session")
 
 
 @hooks.register("register_admin_menu_item")
 def register_series_menu_item():
-    return SeriesMenuItem(_("New weekly series"), reverse("courses_series_new"), icon_name="date", order=160)
+    return SeriesMenuItem(_("Weekly series"), reverse("courses_series_index"), icon_name="date", order=160)
