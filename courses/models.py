@@ -425,3 +425,143 @@ class Registration(models.Model):
         from courses.tokens import registration_token
 
         return reverse("courses:cancel", args=[registration_token(self)])
+
+
+class OutgoingMessageQuerySet(models.QuerySet):
+    def due(self, now=None):
+        """E-mails waiting to be sent whose time has come: what a worker claims, oldest first."""
+        now = now or timezone.now()
+        return self.filter(status=OutgoingMessage.Status.PENDING, channel=OutgoingMessage.Channel.EMAIL,
+                           next_attempt_at__lte=now).order_by("next_attempt_at", "pk")
+
+    def call_list(self):
+        """Messages for residents without e-mail that staff still have to phone, oldest first."""
+        return self.filter(status=OutgoingMessage.Status.TO_CALL).order_by("created_at", "pk")
+
+    def for_partner(self, partner):
+        return self.filter(session__organiser=partner)
+
+
+class OutgoingMessage(models.Model):
+    """The outbox: one row per logical message to one resident, written in the transaction of the change it reports.
+
+    `key` names the logical message ("reminder:reg=123:start=…"): asking for the same message twice queues it once.
+    E-mails are sent by a worker (courses.outbox); messages for residents with only a phone number go to the
+    call list instead, for staff to read out (`channel` phone, status to_call → called).
+    The content is rendered when the message is sent, from the current session data and `context` (what the
+    event said: a cancellation reason, what changed); `subject` and `body_text` keep what was actually sent.
+    Recipient fields, the snapshot and the context are personal data: the retention purge blanks them
+    (`OutgoingMessage.objects.filter(...).update(**OutgoingMessage.FORGET)`), the row stays for the log.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMED = "confirmed", _("Registration confirmed")
+        WAITLISTED = "waitlisted", _("Put on the waiting list")
+        PROMOTED = "promoted", _("Seat from the waiting list")
+        REMINDER = "reminder", _("Reminder")
+        CANCELLED_BY_RESIDENT = "cancelled_by_resident", _("Cancellation confirmed")
+        SESSION_CANCELLED = "session_cancelled", _("Session cancelled")
+        SESSION_MOVED = "session_moved", _("Session changed")
+        AFTER_SESSION = "after_session", _("Thanks for coming")
+        RESENT = "resent", _("Registration sent again")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        PHONE = "phone", _("Phone call")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("message status", "Waiting to be sent")
+        SENDING = "sending", pgettext_lazy("message status", "Sending")
+        SENT = "sent", pgettext_lazy("message status", "Sent")
+        FAILED = "failed", pgettext_lazy("message status", "Failed")
+        CANCELLED = "cancelled", pgettext_lazy("message status", "Not needed any more")
+        TO_CALL = "to_call", pgettext_lazy("message status", "To call")
+        CALLED = "called", pgettext_lazy("message status", "Called")
+
+    # What the retention purge blanks: everything that says who the message was for or what it said.
+    FORGET = {"to_name": "", "to_email": "", "to_phone": "", "subject": "", "body_text": "", "context": {}}
+
+    key = models.CharField(_("message key"), max_length=200, unique=True)
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    # SET_NULL, not PROTECT: the log must never stand in the way of deleting a registration; a message whose
+    # registration is gone is not sent.
+    registration = models.ForeignKey(Registration, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="messages", verbose_name=_("registration"))
+    session = models.ForeignKey(Session, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="messages", verbose_name=_("session"))
+    language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES, default="ja")
+    to_name = models.CharField(_("recipient's name"), max_length=100, blank=True)
+    to_email = models.EmailField(_("recipient's e-mail"), blank=True)
+    to_phone = models.CharField(_("recipient's phone"), max_length=15, blank=True)
+    to_booker = models.BooleanField(
+        _("sent to the booker"), default=False,
+        help_text=_("The person taking part has no contact of their own: the family member or carer who booked "
+                    "is told instead."))
+    context = models.JSONField(_("details"), default=dict, blank=True,
+                               help_text=_("What the event said, e.g. the reason for a cancellation."))
+    send_after = models.DateTimeField(_("send after"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    lease_expires_at = models.DateTimeField(_("claimed until"), null=True, blank=True)
+    claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True,
+                                   help_text=_("For a phone call: when staff marked it as called."))
+    sendgrid_message_id = models.CharField(_("SendGrid message id"), max_length=100, blank=True)
+    called_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+", verbose_name=_("called by"))
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    body_text = models.TextField(_("text"), blank=True)
+    created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OutgoingMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("outgoing message")
+        verbose_name_plural = _("outgoing messages")
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="message_status_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="message_status_lease"),
+            models.Index(fields=["created_at"], name="message_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel="email") | Q(status__in=["to_call", "called", "cancelled"]),
+                name="message_phone_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} → {self.masked_recipient or '-'} ({self.get_status_display()})"
+
+    @property
+    def recipient_address(self) -> str:
+        return self.to_email if self.channel == self.Channel.EMAIL else self.to_phone
+
+    @property
+    def masked_recipient(self) -> str:
+        """The address with most of it hidden, for lists that partner staff see: ta***@example.jp, 090-****-5678."""
+        if self.channel == self.Channel.EMAIL:
+            return mask_email(self.to_email)
+        return mask_phone(self.to_phone)
+
+    @property
+    def is_phone_call(self) -> bool:
+        return self.channel == self.Channel.PHONE
+
+
+def mask_email(address: str) -> str:
+    if not address or "@" not in address:
+        return ""
+    local, domain = address.rsplit("@", 1)
+    return f"{local[:2]}***@{domain}"
+
+
+def mask_phone(number: str) -> str:
+    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}-****-{digits[-4:]}"

@@ -1,0 +1,41 @@
+"""Send the due e-mails of the outbox directly, without the task queue: once (`--limit` to cap it), or as a
+long-running worker with `--loop` (which also runs the sweeper every `--sweep-every` seconds).
+
+The usual worker is django-tasks' own: `python manage.py db_worker --backend mail --queue-name mail`. This command
+is for draining a backlog by hand, for a host without the task worker, and for the benchmark. Any number of these
+and of db_worker may run at once: a message is claimed by one of them only.
+"""
+
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from courses import outbox
+
+
+class Command(BaseCommand):
+    help = "Send due outbox e-mails now (or keep sending with --loop)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--limit", type=int, default=None, help="Handle at most this many messages per pass.")
+        parser.add_argument("--loop", action="store_true", help="Keep running, checking every --interval seconds.")
+        parser.add_argument("--interval", type=float, default=5.0)
+        parser.add_argument("--sweep-every", type=float, default=300.0)
+
+    def handle(self, *args, limit=None, loop=False, interval=5.0, sweep_every=300.0, **options):
+        last_sweep = 0.0
+        while True:
+            if loop:
+                close_old_connections()  # a long-running process: drop connections that went stale
+            if loop and time.monotonic() - last_sweep >= sweep_every:
+                outbox.sweep()
+                last_sweep = time.monotonic()
+            outcomes = outbox.send_due_messages(limit=limit)
+            if outcomes or not loop:
+                summary = ", ".join(f"{status} {count}" for status, count in sorted(outcomes.items())) or "nothing due"
+                self.stdout.write(f"Outbox: {summary}.")
+            if not loop:
+                return
+            if not outcomes:
+                time.sleep(interval)

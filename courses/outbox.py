@@ -1,0 +1,504 @@
+"""The outbox: queue, claim, send, retry and sweep the messages residents receive.
+
+How a message travels
+---------------------
+1. `notify()` (courses.notifications) or a periodic job writes an `OutgoingMessage` row in the transaction of the
+   change it reports, and asks (`transaction.on_commit`) the "mail" task backend to send it
+   (courses.tasks.send_message_task). Each logical message has a unique `key` ("reminder:reg=123:start=…"), so
+   asking twice queues it once (INSERT … ON CONFLICT DO NOTHING, safe under concurrency). Nothing is rendered or
+   sent in the request. Residents without an e-mail address get a phone-channel row (status `to_call`) instead:
+   the call list staff work through (`mark_called`).
+2. A worker claims a due message: a row lock (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises
+   writers, and the claim itself is a conditional UPDATE pending → sending, so it is safe without the lock too),
+   a lease (`lease_expires_at`, `claimed_by`), committed before anything is sent.
+3. It checks that the message still makes sense (registration or session cancelled meanwhile, session moved or
+   already started → `cancelled`, not sent), renders it in the resident's language (courses.emails) from the
+   current data, and sends it through Django's e-mail API with the configured backend (cms.mail.SendGridBackend
+   in production, whose every request has a timeout).
+4. The outcome is recorded at once in its own short statement: `sent` with SendGrid's X-Message-Id; a transient
+   failure (429, 5xx, timeout, connection) → `pending` again with exponential backoff and full jitter, never
+   sooner than a Retry-After, and a task deferred to that time; after `DEKIRU_MAIL_MAX_ATTEMPTS` or on a
+   permanent failure (other 4xx, invalid address) → `failed` with the reason, for staff.
+5. A periodic sweeper (`manage.py sweep_outbox`) returns messages whose lease expired (the worker died) to the
+   queue, and queues a drain task when due messages are waiting longer than they should (their task was lost,
+   the worker was down, a retry time has come) — django-tasks-db does not re-run a task left running by a dead
+   worker, so the outbox has this sweeper of its own.
+
+Duplicates: the one remaining window
+------------------------------------
+SendGrid has no idempotency key. If the worker dies, or the database becomes unreachable, after SendGrid has
+accepted a message (HTTP 202) and before the single UPDATE that records it as sent, the lease expires, the sweeper
+puts the message back and it is sent a second time. The window is kept to that one statement right after the
+response (rendering and the claim happen before the request). A lease shorter than a request could also repeat a
+message, so the lease (`DEKIRU_MAIL_LEASE_SECONDS`, default 300 s) is kept far above `SENDGRID_TIMEOUT`. A message
+released by the sweeper counts the lost attempt and is logged, so staff can tell the resident if needed.
+"""
+
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from courses.models import OutgoingMessage, Registration, Session
+from courses.notifications import recipient_for
+
+logger = logging.getLogger(__name__)
+
+Kind, Status, Channel = OutgoingMessage.Kind, OutgoingMessage.Status, OutgoingMessage.Channel
+
+# Messages not yet sent or called: what a change of plan may still withdraw.
+CANCELLABLE = (Status.PENDING, Status.TO_CALL)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def lead_time() -> timedelta:
+    """How long before a session its reminder goes out (DEKIRU_REMINDER_LEAD_HOURS, default 24)."""
+    return timedelta(hours=_setting("DEKIRU_REMINDER_LEAD_HOURS", 24))
+
+
+def lease_time() -> timedelta:
+    return timedelta(seconds=_setting("DEKIRU_MAIL_LEASE_SECONDS", 300))
+
+
+def max_attempts() -> int:
+    return _setting("DEKIRU_MAIL_MAX_ATTEMPTS", 10)
+
+
+class Obsolete:
+    """Why a message was not sent, for staff reading the message log (kept in `last_error`)."""
+
+    REGISTRATION_CANCELLED = _("Not sent: the registration was cancelled.")
+    REGISTRATION_GONE = _("Not sent: the registration no longer exists.")
+    SESSION_CANCELLED = _("Not sent: the session was cancelled.")
+    SESSION_STARTED = _("Not sent: the session had already started.")
+    MOVED = _("Not sent: the session moved to another time.")
+    PROMOTED = _("Not sent: the person got a seat meanwhile.")
+    NOT_WAITING = _("Not sent: the person is no longer on the waiting list.")
+    NOT_CONFIRMED = _("Not sent: the registration is no longer confirmed.")
+    NOT_ATTENDED = _("Not sent: attendance is not recorded as attended.")
+    SUPERSEDED = _("Not sent: replaced by a newer message about the same change.")
+
+
+def _staff_text(text) -> str:
+    """Reasons are stored in the site's language (the staff's)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(text)
+
+
+# --- Suppression (demo data, bulk imports) ---------------------------------------------------------------------
+
+_suppressed: ContextVar[bool] = ContextVar("dekiru_outbox_suppressed", default=False)
+
+
+@contextmanager
+def suppressed() -> Iterator[None]:
+    """Queue no message inside this block (seed_demo, imports of past bookings): the services still run."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def is_suppressed() -> bool:
+    return _suppressed.get()
+
+
+# --- Queueing -------------------------------------------------------------------------------------------------
+
+
+def message_key(kind: str, registration, **parts) -> str:
+    """The logical message: "confirmed:reg=123", "session_moved:reg=123:seq=4", "reminder:reg=123:start=…"."""
+    return ":".join([str(kind), f"reg={registration.pk}", *(f"{name}={value}" for name, value in parts.items())])
+
+
+def local_iso(value: datetime) -> str:
+    return timezone.localtime(value).isoformat(timespec="minutes")
+
+
+def build_message(kind: str, registration: Registration, *, session: Session | None = None, key: str | None = None,
+                  context: dict | None = None, send_after: datetime | None = None,
+                  now: datetime | None = None) -> OutgoingMessage | None:
+    """An unsaved message to whoever hears about `registration` (courses.notifications.recipient_for): by e-mail
+    when there is an address, on the call list when there is only a phone number. None when nobody can be reached.
+    Reads nothing from the database beyond the registration's participant."""
+    recipient = recipient_for(registration)
+    if recipient is None:
+        logger.warning("no contact for registration %s: %s message not queued", registration.pk, kind)
+        return None
+    when = send_after or now or timezone.now()
+    by_email = bool(recipient.email)
+    return OutgoingMessage(
+        key=key or message_key(kind, registration), kind=kind,
+        channel=Channel.EMAIL if by_email else Channel.PHONE,
+        status=Status.PENDING if by_email else Status.TO_CALL,
+        registration=registration, session_id=session.pk if session is not None else registration.session_id,
+        language=registration.participant.language or settings.LANGUAGE_CODE,
+        to_name=recipient.name, to_email=recipient.email, to_phone=recipient.phone, to_booker=recipient.is_booker,
+        context=context or {}, send_after=when, next_attempt_at=when)
+
+
+def queue_messages(messages: Iterable[OutgoingMessage | None]) -> int:
+    """Insert the messages whose key is not queued yet (the others are left as they are) and, once the transaction
+    commits, ask the mail worker to send the new e-mails. Returns how many were new. A constant number of queries
+    whatever the number of messages."""
+    messages = [message for message in messages if message is not None]
+    if not messages:
+        return 0
+    keys = [message.key for message in messages]
+    existing = set(OutgoingMessage.objects.filter(key__in=keys).values_list("key", flat=True))
+    new = [message for message in messages if message.key not in existing]
+    if not new:
+        return 0
+    # ON CONFLICT DO NOTHING: a concurrent request queueing the same key between the two statements wins quietly.
+    OutgoingMessage.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    due = list(OutgoingMessage.objects.filter(key__in=[m.key for m in new], status=Status.PENDING)
+               .values_list("pk", flat=True))
+    if due:
+        transaction.on_commit(lambda: enqueue(due))
+    return len(new)
+
+
+def enqueue(message_ids: list[int], *, run_after: datetime | None = None) -> None:
+    """Ask the mail worker to send these messages. A failure here loses nothing: the sweeper finds the messages."""
+    from courses import tasks
+
+    try:
+        if len(message_ids) == 1:
+            task = tasks.send_message_task
+            if run_after is not None:
+                task = task.using(run_after=run_after)
+            task.enqueue(message_ids[0])
+        else:
+            for start in range(0, len(message_ids), 100):
+                tasks.send_messages_task.enqueue(list(message_ids[start:start + 100]))
+    except Exception:
+        logger.exception("could not enqueue mail task for messages %s; the sweeper will pick them up", message_ids)
+
+
+def cancel_pending(messages: QuerySet, *, reason) -> int:
+    """Withdraw messages not sent (or called) yet, with the reason for staff."""
+    return messages.filter(status__in=CANCELLABLE).update(
+        status=Status.CANCELLED, last_error=_staff_text(reason), updated_at=timezone.now())
+
+
+def queue_reminders(*, now: datetime | None = None, sessions: Iterable[Session] | None = None) -> int:
+    """Queue the reminder of each confirmed registration of a scheduled session starting within the lead time.
+
+    The key holds the session's start, so a reminder is queued once per start time: a moved session gets a new
+    one. People who booked (or got their seat) inside the lead time are skipped: the confirmation they have just
+    received says the same. Returns how many were new."""
+    now = now or timezone.now()
+    lead = lead_time()
+    registrations = (Registration.objects
+                     .filter(status=Registration.Status.CONFIRMED, session__status=Session.Status.SCHEDULED,
+                             session__starts_at__gt=now, session__starts_at__lte=now + lead)
+                     .exclude(confirmed_at__gt=F("session__starts_at") - lead)
+                     .select_related("participant", "session"))
+    if sessions is not None:
+        registrations = registrations.filter(session__in=[s.pk for s in sessions])
+    messages = []
+    for registration in registrations:
+        start = local_iso(registration.session.starts_at)
+        messages.append(build_message(Kind.REMINDER, registration, now=now, context={"starts_at": start},
+                                      key=message_key(Kind.REMINDER, registration, start=start)))
+    return queue_messages(messages)
+
+
+def queue_after_session(*, now: datetime | None = None) -> int:
+    """Queue the thanks for each registration marked attended of a session that ended within
+    DEKIRU_AFTER_SESSION_WINDOW_HOURS (default 48; older history is never written to). Returns how many were new."""
+    now = now or timezone.now()
+    window = timedelta(hours=_setting("DEKIRU_AFTER_SESSION_WINDOW_HOURS", 48))
+    registrations = (Registration.objects
+                     .filter(status=Registration.Status.ATTENDED, session__status=Session.Status.SCHEDULED,
+                             session__ends_at__lte=now, session__ends_at__gt=now - window)
+                     .select_related("participant", "session"))
+    return queue_messages(build_message(Kind.AFTER_SESSION, registration, now=now) for registration in registrations)
+
+
+# --- Is it still worth sending? ---------------------------------------------------------------------------------
+
+
+def obsolete_reason(message: OutgoingMessage, *, now: datetime | None = None):
+    """Why `message` should no longer go out (a translatable reason), or None. Reads the message's registration
+    and session as they are now."""
+    now = now or timezone.now()
+    registration = message.registration
+    if registration is None:
+        return Obsolete.REGISTRATION_GONE
+    session = registration.session
+    RegStatus = Registration.Status
+    kind = message.kind
+    if kind == Kind.CANCELLED_BY_RESIDENT:
+        return None
+    if kind == Kind.SESSION_CANCELLED:
+        return Obsolete.SESSION_STARTED if session.starts_at <= now else None
+    if kind == Kind.AFTER_SESSION:
+        return None if registration.status == RegStatus.ATTENDED else Obsolete.NOT_ATTENDED
+    # Everything else is about coming to a session that is still to take place.
+    if registration.status == RegStatus.CANCELLED:
+        return Obsolete.REGISTRATION_CANCELLED
+    if session.is_cancelled:
+        return Obsolete.SESSION_CANCELLED
+    if session.starts_at <= now:
+        return Obsolete.SESSION_STARTED
+    if kind == Kind.WAITLISTED and registration.status != RegStatus.WAITLISTED:
+        return Obsolete.PROMOTED if registration.status == RegStatus.CONFIRMED else Obsolete.NOT_WAITING
+    if kind in (Kind.CONFIRMED, Kind.PROMOTED, Kind.REMINDER) and registration.status != RegStatus.CONFIRMED:
+        return Obsolete.NOT_CONFIRMED
+    if kind == Kind.REMINDER and message.context.get("starts_at") != local_iso(session.starts_at):
+        return Obsolete.MOVED
+    return None
+
+
+# --- Claiming and sending ---------------------------------------------------------------------------------------
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+_RELATED = ("registration", "registration__participant", "registration__session", "registration__session__course",
+            "registration__session__venue", "registration__session__organiser")
+
+
+def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None = None) -> OutgoingMessage | None:
+    """Take the next due e-mail (or the one given, if it is due) for this worker: status `sending` with a lease,
+    committed before the caller sends anything. None when there is nothing to take."""
+    now = now or timezone.now()
+    due = OutgoingMessage.objects.due(now)
+    if message_id is not None:
+        due = due.filter(pk=message_id)
+    skip_locked = db_connection.features.has_select_for_update_skip_locked
+    for _attempt in range(10):  # another worker may win a row between the read and the update: take the next one
+        with transaction.atomic():
+            candidates = due.select_for_update(skip_locked=True) if skip_locked else due
+            pk = candidates.values_list("pk", flat=True).first()
+            if pk is None:
+                return None
+            won = OutgoingMessage.objects.filter(pk=pk, status=Status.PENDING).update(
+                status=Status.SENDING, claimed_by=worker_id, lease_expires_at=now + lease_time(),
+                updated_at=timezone.now())
+        if won:
+            return OutgoingMessage.objects.select_related(*_RELATED).get(pk=pk)
+    return None
+
+
+def _mail_errors() -> tuple[type[Exception], type[Exception]]:
+    """(TransientMailError, PermanentMailError) of cms.mail, the SendGrid backend."""
+    from cms.mail import PermanentMailError, TransientMailError
+
+    return TransientMailError, PermanentMailError
+
+
+def retry_delay(attempts: int, *, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    """Seconds until the next attempt after `attempts` failed ones: exponential backoff with full jitter
+    (uniform between 1 s and min(cap, base × 2^(attempts-1))), never sooner than the server's Retry-After."""
+    base = _setting("DEKIRU_MAIL_RETRY_BASE_SECONDS", 60)
+    cap = _setting("DEKIRU_MAIL_RETRY_CAP_SECONDS", 6 * 60 * 60)
+    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
+    delay = (rng or random).uniform(1.0, max(ceiling, 1.0))
+    return max(delay, retry_after or 0.0)
+
+
+def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None) -> str:
+    """Send a message this worker has claimed and record the outcome. Returns the message's new status."""
+    from courses import emails
+
+    now = now or timezone.now()
+    reason = obsolete_reason(message, now=now)
+    if reason is not None:
+        _release(message, worker_id, status=Status.CANCELLED, last_error=_staff_text(reason))
+        return Status.CANCELLED
+    transient, permanent = _mail_errors()
+    try:
+        rendered = emails.render(message, now=now)
+        email = emails.build_email(message, rendered, connection=connection)
+        email.send(fail_silently=False)
+    except permanent as exc:
+        logger.warning("message %s failed permanently: %s", message.pk, exc)
+        _release(message, worker_id, status=Status.FAILED, attempts=message.attempts + 1,
+                 last_error=_reason(exc))
+        return Status.FAILED
+    except transient as exc:
+        logger.info("message %s: transient failure: %s", message.pk, exc)
+        return _retry_later(message, worker_id, now=now, error=_reason(exc),
+                            retry_after=getattr(exc, "retry_after", None))
+    except Exception as exc:
+        logger.exception("message %s: unexpected error while sending; will retry", message.pk)
+        return _retry_later(message, worker_id, now=now, error=f"{type(exc).__name__}: {exc}")
+    # Recorded at once, in one statement of its own: the window in which a crash repeats the message.
+    OutgoingMessage.objects.filter(pk=message.pk).update(
+        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
+        sendgrid_message_id=getattr(email, "sendgrid_message_id", "") or "", subject=rendered.subject[:255],
+        body_text=rendered.text, lease_expires_at=None, claimed_by="", updated_at=timezone.now())
+    return Status.SENT
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "reason", "") or exc or type(exc).__name__)
+
+
+def _release(message: OutgoingMessage, worker_id: str, **fields) -> bool:
+    """Leave a claimed message with new values, unless the lease was taken away from this worker meanwhile."""
+    fields.setdefault("lease_expires_at", None)
+    fields.setdefault("claimed_by", "")
+    return bool(OutgoingMessage.objects.filter(pk=message.pk, status=Status.SENDING, claimed_by=worker_id)
+                .update(updated_at=timezone.now(), **fields))
+
+
+def _retry_later(message: OutgoingMessage, worker_id: str, *, now: datetime, error: str,
+                 retry_after: float | None = None) -> str:
+    attempts = message.attempts + 1
+    if attempts >= max_attempts():
+        _release(message, worker_id, status=Status.FAILED, attempts=attempts,
+                 last_error=_staff_text(_("Gave up after %(n)s attempts: %(error)s") % {"n": attempts, "error": error}))
+        return Status.FAILED
+    next_at = now + timedelta(seconds=retry_delay(attempts, retry_after=retry_after))
+    if _release(message, worker_id, status=Status.PENDING, attempts=attempts, next_attempt_at=next_at,
+                last_error=error):
+        enqueue([message.pk], run_after=next_at)
+    return Status.PENDING
+
+
+def send_message(message_id: int, *, worker_id: str | None = None, now: datetime | None = None,
+                 connection=None) -> str | None:
+    """Send one message if it is due and nobody else has it. Idempotent: returns None when there was nothing to
+    do (already sent, not due yet, taken by another worker), otherwise the new status."""
+    worker_id = worker_id or new_worker_id()
+    message = claim(worker_id=worker_id, message_id=message_id, now=now)
+    if message is None:
+        return None
+    return deliver(message, worker_id=worker_id, now=now, connection=connection)
+
+
+def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
+                      worker_id: str | None = None) -> Counter:
+    """Drain: claim and send due e-mails one by one until none is due (or `limit` were handled), over one
+    connection to the mail backend. Returns a Counter of outcomes by status. Any number of these may run at once."""
+    from courses import emails
+
+    worker_id = worker_id or new_worker_id()
+    outcomes: Counter = Counter()
+    connection = get_connection()
+    try:
+        with emails.shared_lookups():
+            while limit is None or outcomes.total() < limit:
+                message = claim(worker_id=worker_id, now=now)
+                if message is None:
+                    break
+                outcomes[deliver(message, worker_id=worker_id, now=now, connection=connection)] += 1
+    finally:
+        connection.close()
+    return outcomes
+
+
+# --- The sweeper ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    released: int = 0  # claimed by a worker that did not finish in time: back in the queue
+    gave_up: int = 0  # ... and out of attempts: failed
+    calls_withdrawn: int = 0  # call-list entries that no longer make sense
+    overdue: int = 0  # due e-mails waiting longer than they should
+    drain_enqueued: bool = False
+
+
+def sweep(*, now: datetime | None = None, grace: timedelta = timedelta(minutes=2)) -> SweepResult:
+    """The safety net, run periodically: return messages whose lease expired to the queue (the lost attempt
+    counts), withdraw call-list entries overtaken by events, and enqueue a drain task when due messages are
+    waiting longer than `grace` (their task was lost or the worker was down)."""
+    now = now or timezone.now()
+    result = SweepResult()
+    expired = OutgoingMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+    lost = _staff_text(_("The worker stopped while sending; it may have been sent once already."))
+    result.gave_up = expired.filter(attempts__gte=max_attempts() - 1).update(
+        status=Status.FAILED, attempts=F("attempts") + 1, lease_expires_at=None, claimed_by="", last_error=lost,
+        updated_at=timezone.now())
+    result.released = expired.update(
+        status=Status.PENDING, attempts=F("attempts") + 1, lease_expires_at=None, claimed_by="", next_attempt_at=now,
+        last_error=lost, updated_at=timezone.now())
+    if result.released or result.gave_up:
+        logger.warning("sweeper: %s message(s) returned to the queue, %s failed, after a worker's lease expired",
+                       result.released, result.gave_up)
+
+    for message in OutgoingMessage.objects.call_list().select_related(*_RELATED):
+        reason = obsolete_reason(message, now=now)
+        if reason is not None:
+            result.calls_withdrawn += cancel_pending(OutgoingMessage.objects.filter(pk=message.pk), reason=reason)
+
+    result.overdue = OutgoingMessage.objects.due(now - grace).count()
+    if result.overdue:
+        from courses import tasks
+
+        try:
+            tasks.send_due_messages_task.enqueue()
+            result.drain_enqueued = True
+        except Exception:
+            logger.exception("sweeper: could not enqueue the drain task")
+    return result
+
+
+# --- Staff actions ----------------------------------------------------------------------------------------------
+
+
+def retry(message: OutgoingMessage, *, now: datetime | None = None) -> bool:
+    """Staff's retry of a failed e-mail: back in the queue now, with a fresh count of attempts."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = OutgoingMessage.objects.filter(pk=message.pk, status=Status.FAILED, channel=Channel.EMAIL).update(
+            status=Status.PENDING, attempts=0, next_attempt_at=now, updated_at=timezone.now())
+        if updated:
+            transaction.on_commit(lambda: enqueue([message.pk]))
+    return bool(updated)
+
+
+def text_to_read(message: OutgoingMessage) -> str:
+    """What staff read out on the phone for a call-list entry: the plain-text message as it is now (or, once
+    called, as it was read)."""
+    from courses import emails
+
+    if (message.status == Status.CALLED and message.body_text) or message.registration is None:
+        return message.body_text
+    return emails.render(message).text
+
+
+def mark_called(message: OutgoingMessage, user, *, now: datetime | None = None) -> bool:
+    """Staff phoned the resident and read the message: record who and when, and keep the text read out.
+    False when it was no longer on the call list (called by someone else, or withdrawn)."""
+    from courses import emails
+
+    now = now or timezone.now()
+    snapshot = {}
+    if message.status == Status.TO_CALL and message.registration is not None:
+        rendered = emails.render(message)
+        snapshot = {"subject": rendered.subject[:255], "body_text": rendered.text}
+    updated = OutgoingMessage.objects.filter(pk=message.pk, status=Status.TO_CALL).update(
+        status=Status.CALLED, sent_at=now, called_by=user if getattr(user, "pk", None) else None,
+        attempts=F("attempts") + 1, updated_at=timezone.now(), **snapshot)
+    return bool(updated)
+
+
+def forget_recipients(messages: QuerySet) -> int:
+    """For the retention purge: blank who the messages were for and what they said; the rows stay for the log."""
+    return messages.update(updated_at=timezone.now(), **OutgoingMessage.FORGET)
