@@ -32,7 +32,9 @@ demo: install messages
 	@echo ""
 	@echo "  Dekiru is running at http://127.0.0.1:$(PORT)/  (English: http://127.0.0.1:$(PORT)/en/)"
 	@echo "  Admin: http://127.0.0.1:$(PORT)/admin/  — logins above, password dekiru-demo"
+	@echo "  E-mails are printed here by the outbox worker running beside the server (console backend)."
 	@echo ""
+	$(PY) manage.py send_outbox --loop --interval 3 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install messages

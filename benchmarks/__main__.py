@@ -7,7 +7,8 @@ import importlib
 import os
 import sys
 
-BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing", "benchmarks.bench_ical"]
+BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing", "benchmarks.bench_ical",
+              "benchmarks.bench_outbox", "benchmarks.bench_spreadsheets"]
 
 
 def main() -> int:

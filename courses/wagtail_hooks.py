@@ -25,6 +25,10 @@ def register_course_log_actions(actions):
                             _("Participant records merged"))
     actions.register_action("courses.session.cancelled", _("Session cancelled"), _("Session cancelled"))
     actions.register_action("courses.session.moved", _("Session changed"), _("Session changed"))
+    actions.register_action("courses.message.retried", _("Message queued to be sent again"),
+                            _("Message queued to be sent again"))
+    actions.register_action("courses.message.called", _("Resident phoned with the message"),
+                            _("Resident phoned with the message"))
     actions.register_action("courses.series.changed", _("Future sessions of the series changed"),
                             _("Future sessions of the series changed"))
     actions.register_action("courses.series.cancelled", _("Future sessions of the series cancelled"),
@@ -43,6 +47,13 @@ register_snippet(TopicViewSet)
 @hooks.register("register_admin_viewset")
 def register_call_centre_viewset():
     return call_centre_viewset
+
+
+@hooks.register("register_admin_viewset")
+def register_messages_viewset():
+    from courses.message_admin import messages_viewset
+
+    return messages_viewset
 
 
 @hooks.register("register_admin_urls")
@@ -70,3 +81,31 @@ class SeriesMenuItem(MenuItem):
 @hooks.register("register_admin_menu_item")
 def register_series_menu_item():
     return SeriesMenuItem(_("Weekly series"), reverse("courses_series_index"), icon_name="date", order=160)
+
+
+@hooks.register("register_admin_viewset")
+def register_roster_viewset():
+    from courses.roster_admin import roster_viewset
+
+    return roster_viewset
+
+
+@hooks.register("register_log_actions")
+def register_attendance_log_actions(actions):
+    from courses.attendance import LOG_ACTIONS
+
+    for action, label in LOG_ACTIONS.items():
+        actions.register_action(action, label, label)
+
+
+@hooks.register("register_admin_viewset")
+def register_spreadsheets_viewset():
+    from courses.spreadsheet_admin import spreadsheets_viewset
+
+    return spreadsheets_viewset
+
+
+@hooks.register("register_log_actions")
+def register_spreadsheet_log_actions(actions):
+    actions.register_action("courses.spreadsheet.exported", _("Spreadsheet exported"), _("Spreadsheet exported"))
+    actions.register_action("courses.spreadsheet.imported", _("Spreadsheet imported"), _("Spreadsheet imported"))

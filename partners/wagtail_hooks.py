@@ -1,7 +1,6 @@
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
-from wagtail.admin.menu import MenuItem
 from wagtail.snippets.models import register_snippet
 
 from partners.admin_views import MyCalendarFeedsView
@@ -15,15 +14,11 @@ def register_feed_urls():
     return [path("my-calendar-feeds/", MyCalendarFeedsView.as_view(), name="partners_my_calendar_feeds")]
 
 
-class MyCalendarFeedsMenuItem(MenuItem):
-    def is_shown(self, request):
-        return request.user.partner_memberships.exists()
-
-
-@hooks.register("register_admin_menu_item")
-def register_feed_menu_item():
-    return MyCalendarFeedsMenuItem(_("My calendar feeds"), reverse("partners_my_calendar_feeds"), icon_name="date",
-                                   order=170)
+@hooks.register("register_account_menu_item")
+def register_feed_account_item(request):
+    # On the account page rather than in the main menu, which would cost a membership query on every admin page.
+    return {"url": reverse("partners_my_calendar_feeds"), "label": _("My calendar feeds"),
+            "help_text": _("A private calendar of your organisation's sessions with seat counts, for your phone.")}
 
 
 @hooks.register("register_log_actions")

@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 import vobject
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.http import http_date
-
-from django.contrib.auth import get_user_model
 
 from courses import services
 from courses.models import Session
@@ -181,7 +180,8 @@ def _served_feeds(client) -> dict[str, bytes]:
     mine = factories.registration(session_obj=sessions[0])
     staff = get_user_model().objects.create_user("feed-staff")
     feed = get_or_create_feed(membership=add_membership(partner=partner, user=staff, role="manager"))
-    urls = [f"/calendar/staff/{feed_token(feed)}.ics", f"/en/calendar/staff/{feed_token(feed)}.ics","/calendar/sessions.ics", "/en/calendar/sessions.ics", f"/calendar/courses/{course.pk}.ics",
+    urls = [f"/calendar/staff/{feed_token(feed)}.ics", f"/en/calendar/staff/{feed_token(feed)}.ics",
+            "/calendar/sessions.ics", "/en/calendar/sessions.ics", f"/calendar/courses/{course.pk}.ics",
             f"/calendar/wards/{wards[0].code}.ics", f"/calendar/wards/{wards[1].code}.ics",
             f"/calendar/partners/{partner.pk}.ics", f"/sessions/{sessions[0].pk}/calendar.ics",
             f"/en/sessions/{sessions[1].pk}/calendar.ics", f"/registrations/{registration_token(mine)}/calendar.ics"]
