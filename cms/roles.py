@@ -16,10 +16,23 @@ ALL_ROLES = [CITY_ADMINISTRATOR, CITY_PROGRAMME_OFFICER, CITY_ANALYST, CALL_CENT
 
 # Page permissions on the course index (and so on every course below it), granted by cms.services.ensure_site
 # when it creates the index (the roles migration grants them where the index already existed).
+# Partner staff get theirs per partner, on their own course group only (partners.services.sync_partner_page_access).
 COURSE_INDEX_PAGE_PERMISSIONS = {
     CITY_PROGRAMME_OFFICER: ("add", "change", "publish"),
-    PARTNER_MANAGER: ("add", "change"),
 }
+
+# Page permissions of a partner's staff on their partner's CourseGroupPage (and its courses): drafts, no publish.
+PARTNER_PAGE_PERMISSIONS = ("add", "change")
+
+# Course pages drafted by partner staff go live once a city programme officer approves them (a Wagtail workflow on
+# the course index). City staff with publish permission publish directly.
+COURSE_WORKFLOW = "City approval of course pages"
+COURSE_APPROVERS = (CITY_PROGRAMME_OFFICER, CITY_ADMINISTRATOR)
+
+
+def partner_editors_group_name(partner_pk: int) -> str:
+    """The group holding the page permissions of one partner's staff. A stable identifier, not shown to residents."""
+    return f"Partner {partner_pk}: course editors"
 
 
 def grant_course_index_permissions(index_page) -> None:

@@ -12,6 +12,24 @@ from partners.models import Ward
 from partners.services import course_group_for, load_municipality
 
 
+def ensure_course_workflow(index):
+    """The workflow on the course index: a page drafted by partner staff goes live when a city programme officer
+    (or the administrator) approves it, or comes back with their comment. Idempotent."""
+    from django.contrib.auth.models import Group
+    from wagtail.models import GroupApprovalTask, Workflow, WorkflowPage, WorkflowTask
+
+    from cms.roles import COURSE_APPROVERS, COURSE_WORKFLOW
+
+    workflow, _created = Workflow.objects.get_or_create(name=COURSE_WORKFLOW, defaults={"active": True})
+    task = GroupApprovalTask.objects.filter(name=COURSE_WORKFLOW).first()
+    if task is None:
+        task = GroupApprovalTask.objects.create(name=COURSE_WORKFLOW)
+    task.groups.add(*Group.objects.filter(name__in=COURSE_APPROVERS))
+    WorkflowTask.objects.get_or_create(workflow=workflow, task=task, defaults={"sort_order": 0})
+    WorkflowPage.objects.update_or_create(page=index, defaults={"workflow": workflow})
+    return workflow
+
+
 @transaction.atomic
 def ensure_site(*, hostname: str = "localhost", port: int = 80) -> Site:
     """Home page (replacing Wagtail's welcome page), the course index, the city's course group, a privacy
@@ -49,6 +67,7 @@ def ensure_site(*, hostname: str = "localhost", port: int = 80) -> Site:
         home.add_child(instance=index)
         index.save_revision().publish()
     grant_course_index_permissions(index)
+    ensure_course_workflow(index)
     course_group_for(None)
 
     site_settings = SiteSettings.for_site(site)

@@ -5,6 +5,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -158,11 +159,30 @@ def course_group_for(partner: Partner | None):
     return group
 
 
+def sync_partner_page_access(partner: Partner):
+    """Keep the partner's page-permission group in step with the partner: add and change (not publish) on its
+    own CourseGroupPage subtree, and exactly its staff (memberships) as members; none while it is inactive.
+    Idempotent. Returns the group."""
+    from django.contrib.auth.models import Group, Permission
+    from wagtail.models import GroupPagePermission
+
+    from cms.roles import PARTNER_PAGE_PERMISSIONS, partner_editors_group_name
+
+    group, _created = Group.objects.get_or_create(name=partner_editors_group_name(partner.pk))
+    page = course_group_for(partner)
+    for action in PARTNER_PAGE_PERMISSIONS:
+        permission = Permission.objects.get(content_type__app_label="wagtailcore", codename=f"{action}_page")
+        GroupPagePermission.objects.get_or_create(group=group, page=page, permission=permission)
+    users = partner.memberships.values_list("user", flat=True) if partner.is_active else []
+    group.user_set.set(get_user_model().objects.filter(pk__in=users))
+    return group
+
+
 def create_partner(*, name: str, kind: str, actor=None, **fields) -> Partner:
-    """Create a partner together with its course group page (so page permissions can be granted per partner)."""
+    """Create a partner together with its course group page and its staff's page-permission group."""
     with transaction.atomic():
         partner = Partner.objects.create(name=name, kind=kind, **fields)
-        course_group_for(partner)
+        sync_partner_page_access(partner)
         log(partner, "wagtail.create", user=actor)
     return partner
 
@@ -171,5 +191,15 @@ def add_membership(*, partner: Partner, user, role: str, actor=None) -> PartnerM
     with transaction.atomic():
         membership, _created = PartnerMembership.objects.update_or_create(
             partner=partner, user=user, defaults={"role": role})
+        sync_partner_page_access(partner)
         log(membership, "wagtail.create" if _created else "wagtail.edit", user=actor)
     return membership
+
+
+def remove_membership(*, membership: PartnerMembership, actor=None) -> None:
+    """Take a staff member out of a partner: their page permissions and private calendar feed go with it."""
+    with transaction.atomic():
+        partner = membership.partner
+        log(membership, "wagtail.delete", user=actor)
+        membership.delete()
+        sync_partner_page_access(partner)

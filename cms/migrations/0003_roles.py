@@ -49,7 +49,6 @@ COURSE_INDEX = "course_index"
 PAGE_PERMISSIONS = {
     CITY_ADMINISTRATOR: (ROOT_PAGE, ("add", "change", "publish", "bulk_delete", "lock", "unlock")),
     CITY_PROGRAMME_OFFICER: (COURSE_INDEX, ("add", "change", "publish")),
-    PARTNER_MANAGER: (COURSE_INDEX, ("add", "change")),
 }
 
 
