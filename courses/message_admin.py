@@ -19,9 +19,9 @@ from wagtail.admin import messages
 from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
-from wagtail.log_actions import log
 
 from courses import outbox
+from courses.audit import log
 from courses.models import OutgoingMessage
 from partners import permissions
 

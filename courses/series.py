@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
-from wagtail.log_actions import log
 
 from courses import services
+from courses.audit import log
 from courses.models import Session, SessionSeries
 from courses.services import CapacityBelowConfirmed, RegistrationError
 

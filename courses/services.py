@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from wagtail.log_actions import log
 
+from courses.audit import log
 from courses.models import Participant, Registration, Session
 from courses.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
 from courses.notifications import Event, notify

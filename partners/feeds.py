@@ -10,8 +10,8 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from wagtail.log_actions import log
 
+from courses.audit import log
 from partners.models import PartnerMembership, StaffCalendarFeed, new_feed_key
 
 SALT = "dekiru.partners.staff_feed"

@@ -27,3 +27,22 @@ def register_feed_log_actions(actions):
     actions.register_action("partners.feed.regenerated", _("Calendar feed given a new address"),
                             _("Calendar feed given a new address"))
     actions.register_action("partners.feed.revoked", _("Calendar feed turned off"), _("Calendar feed turned off"))
+
+
+@hooks.register("construct_reports_menu")
+def hide_city_only_reports(request, menu_items):
+    from partners.permissions import is_city_staff
+
+    if not is_city_staff(request.user):
+        menu_items[:] = [item for item in menu_items if item.name != "site-history"]
+
+
+@hooks.register("before_move_page")
+def refuse_a_move_the_user_may_not_make(request, page, destination):
+    """Wagtail's move confirmation page renders the page's (draft) title before checking any permission; a
+    partner's staff must not read another partner's draft that way."""
+    from django.http import HttpResponseForbidden
+
+    if not page.permissions_for_user(request.user).can_move_to(destination):
+        return HttpResponseForbidden()
+    return None
