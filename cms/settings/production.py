@@ -25,3 +25,7 @@ X_FRAME_OPTIONS = "DENY"
 # HSTS preloading is a commitment for the whole registrable domain (often the city's own), made by the
 # city's web team on the preload list, not by one application: leave it to DJANGO_SECURE_HSTS_PRELOAD.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# E-mail always goes through SendGrid in production (set SENDGRID_API_KEY); without a key the worker keeps the
+# messages queued and logs why, rather than printing residents' e-mails to a console nobody reads.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "cms.mail.SendGridBackend")
