@@ -1,0 +1,515 @@
+"""The tablet at the door: today's classes, the roster with attended / no-show buttons and walk-ins, a printable
+sign-in sheet, and fast entry of the paper sheet afterwards. All under /admin/roster/ (`roster_viewset`).
+
+Thin views: every change goes through courses/attendance.py; a refusal (AttendanceError) becomes an admin message
+or a form error and changes nothing.
+
+Who: anyone who may view sessions and registrations sees rosters; only those who may change registrations get the
+buttons (a POST without that permission is answered 403). Partner staff see only their own partner's sessions:
+every session is loaded through `partners.permissions.scope`, so another partner's ids give 404.
+"""
+
+from datetime import date, datetime, time, timedelta
+
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseBadRequest, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from wagtail.admin import messages
+from wagtail.admin.menu import MenuItem
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+from wagtail.admin.viewsets.base import ViewSet
+
+from courses import attendance
+from courses.admin_views import can_use_call_centre
+from courses.models import Participant, Registration, Session
+from partners import permissions
+from partners.models import Ward
+
+URL_NAMESPACE = "roster"
+VIEW_PERMISSIONS = ("courses.view_session", "courses.view_registration")
+CHANGE_PERMISSION = "courses.change_registration"
+UPCOMING_DAYS = 7
+SHEET_ROWS_PER_PAGE = 25
+SHEET_MIN_BLANK_ROWS = 5
+PAPER_WALK_IN_ROWS = 5
+PAPER_WALK_IN_ROWS_MAX = 50
+
+Status = Registration.Status
+
+
+def url(name: str, *args) -> str:
+    return reverse(f"{URL_NAMESPACE}:{name}", args=args)
+
+
+def can_view_rosters(user) -> bool:
+    return user.is_active and user.has_perms(VIEW_PERMISSIONS)
+
+
+def can_change_attendance(user) -> bool:
+    return can_view_rosters(user) and user.has_perm(CHANGE_PERMISSION)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+def _count_of(*statuses):
+    """Number of a session's registrations in `statuses`, as a subquery (computed for the listed rows only)."""
+    counted = (Registration.objects.filter(session=OuterRef("pk"), status__in=statuses)
+               .order_by().values("session").annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def visible_sessions(user):
+    return permissions.scope(Session.objects.all(), user)
+
+
+def person_label(registration: Registration) -> str:
+    """How a person is named on the roster; a walk-in without a name by age band and ward."""
+    person = registration.participant
+    if person.name:
+        return person.name
+    if registration.channel == Registration.Channel.WALK_IN:
+        return _("Walk-in (%(age_band)s, %(ward)s)") % {
+            "age_band": person.get_age_band_display(), "ward": person.ward or "-"}
+    return str(person)
+
+
+class RosterGroups:
+    """The people of a session in one query, as the roster shows them: the booked people with a seat (by kana),
+    the walk-ins (in the order they came) and the waiting list (in its order). Each gets `.label`."""
+
+    def __init__(self, session: Session):
+        people = list(session.registrations.filter(status__in=Registration.ACTIVE)
+                      .select_related("participant", "participant__ward")
+                      .order_by("participant__kana", "participant__name", "pk"))
+        for registration in people:
+            registration.label = person_label(registration)
+        seated = [r for r in people if r.status in Registration.SEATED]
+        self.booked = [r for r in seated if r.channel != Registration.Channel.WALK_IN]
+        self.walk_ins = sorted((r for r in seated if r.channel == Registration.Channel.WALK_IN), key=lambda r: r.pk)
+        self.waiting = sorted((r for r in people if r.status == Status.WAITLISTED), key=lambda r: r.waitlist_position)
+
+
+def closed_reason(session: Session) -> str:
+    """Why attendance cannot be taken now (empty when it can)."""
+    if session.is_cancelled:
+        return _("This session was cancelled: there is no attendance to take.")
+    if attendance.can_take_attendance(session):
+        return ""
+    opens, closes = attendance.attendance_window(session)
+    if timezone.now() < opens:
+        return _("Attendance can be taken from %(date)s, the day of the session.") % {
+            "date": f"{timezone.localtime(opens):%Y-%m-%d}"}
+    return _("Attendance for this session could be entered until %(date)s and is now closed.") % {
+        "date": f"{timezone.localtime(closes):%Y-%m-%d}"}
+
+
+# --- Forms --------------------------------------------------------------------------------------------------
+
+
+def _age_band_choices():
+    return [("", gettext_lazy("Choose…")), *[(v, label) for v, label in Participant.AgeBand.choices if v]]
+
+
+class WalkInForm(forms.Form):
+    """Someone who came without booking: age band and ward for the statistics, the name only if they give it."""
+
+    age_band = forms.ChoiceField(label=gettext_lazy("Age band"), choices=_age_band_choices)
+    ward = forms.ModelChoiceField(label=gettext_lazy("Ward of residence"), queryset=Ward.objects.all(),
+                                  empty_label=gettext_lazy("Choose…"))
+    name = forms.CharField(label=gettext_lazy("Name (optional)"), max_length=100, required=False)
+    kana = forms.CharField(label=gettext_lazy("Name in kana (optional)"), max_length=100, required=False)
+
+
+
+
+def walk_in_formset(*args, rows: int = PAPER_WALK_IN_ROWS, **kwargs):
+    """`rows` empty walk-in rows (a bound formset takes its number of rows from the data); empty rows are skipped."""
+    formset = forms.formset_factory(WalkInForm, extra=rows, max_num=PAPER_WALK_IN_ROWS_MAX,
+                                    absolute_max=PAPER_WALK_IN_ROWS_MAX)
+    return formset(*args, prefix="walk_in", **kwargs)
+
+UNMARKED, ATTENDED, NO_SHOW = "", "attended", "no_show"
+_SHOWN_STATE = {Status.CONFIRMED: UNMARKED, Status.ATTENDED: ATTENDED, Status.NO_SHOW: NO_SHOW,
+                Status.WAITLISTED: UNMARKED}
+_TO_SERVICE = {UNMARKED: None, ATTENDED: True, NO_SHOW: False}
+
+
+class PaperEntryForm(forms.Form):
+    """The paper sheet, person by person: not marked / attended / no-show, prefilled with the current state.
+
+    Only rows changed on this form are applied (each row remembers what it showed, as a hidden initial value), so
+    a mark made at the door meanwhile is not overwritten by a row nobody touched. "Mark all unmarked as attended"
+    applies to the rows shown unmarked and left so.
+    """
+
+    mark_unmarked_attended = forms.BooleanField(
+        label=gettext_lazy("Mark everyone still “not marked” as attended"), required=False)
+
+    def __init__(self, *args, registrations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows = []
+        for registration in registrations:
+            if registration.status == Status.WAITLISTED:
+                choices = [(UNMARKED, gettext_lazy("Did not come")),
+                           (ATTENDED, gettext_lazy("Came: give a seat, attended"))]
+            else:
+                choices = [(UNMARKED, gettext_lazy("Not marked")), (ATTENDED, gettext_lazy("Attended")),
+                           (NO_SHOW, gettext_lazy("No-show"))]
+            name = f"reg_{registration.pk}"
+            self.fields[name] = forms.ChoiceField(
+                label=person_label(registration), choices=choices, required=False, widget=forms.RadioSelect,
+                initial=_SHOWN_STATE[registration.status], show_hidden_initial=True)
+            self.rows.append((registration, name))
+
+    def bound_rows(self) -> list[dict]:
+        return [{"registration": registration, "field": self[name], "label": person_label(registration),
+                 "hidden_initial": self[name].as_hidden(only_initial=True)} for registration, name in self.rows]
+
+    def changes(self):
+        """(registration, field name, attended: True/False/None) for each row to apply."""
+        changed = set(self.changed_data)
+        for registration, name in self.rows:
+            value = self.cleaned_data.get(name) or UNMARKED
+            if name in changed:
+                yield registration, name, _TO_SERVICE[value]
+            elif (value == UNMARKED and self.cleaned_data.get("mark_unmarked_attended")
+                  and registration.status != Status.WAITLISTED):
+                yield registration, name, "if_unmarked"
+
+
+# --- Views --------------------------------------------------------------------------------------------------
+
+
+class RosterBaseView(WagtailAdminTemplateMixin, View):
+    """Permission check before anything is loaded; sessions only through the user's scope."""
+
+    header_icon = "clipboard-list"
+    change_required = False
+
+    def dispatch(self, request, *args, **kwargs):
+        if not can_view_rosters(request.user):
+            raise PermissionDenied  # the admin turns this into a redirect home with a message
+        if (request.method == "POST" or self.change_required) and not can_change_attendance(request.user):
+            return HttpResponseForbidden(_("You may view rosters but not change attendance."))
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_breadcrumbs_items(self):
+        return [*self.breadcrumbs_items, {"url": url("today"), "label": _("Today's classes")},
+                *self.get_extra_breadcrumbs()]
+
+    def get_extra_breadcrumbs(self):
+        return [{"url": None, "label": self.get_page_title()}]
+
+    def load_session(self) -> Session:
+        sessions = visible_sessions(self.request.user).select_related("course", "venue", "venue__ward", "organiser")
+        self.session = get_object_or_404(sessions, pk=self.kwargs["session_id"])
+        return self.session
+
+    def load_registration(self, *statuses) -> Registration:
+        """A registration of the (scoped) session in the URL; any other id is 404."""
+        registrations = self.session.registrations.select_related("participant", "participant__ward")
+        if statuses:
+            registrations = registrations.filter(status__in=statuses)
+        return get_object_or_404(registrations, pk=self.kwargs["registration_id"])
+
+    def roster_url(self, registration=None) -> str:
+        address = url("session", self.session.pk)
+        return f"{address}#person-{registration.pk}" if registration is not None else address
+
+    def render(self, status=200, **context):
+        return self.render_to_response(self.get_context_data(**context), status=status)
+
+
+class TodayView(RosterBaseView):
+    """The signed-in staff member's classes of a day (today by default), each a tap to its roster; then the
+    next seven days. One query for the sessions whatever their number."""
+
+    template_name = "courses/admin/roster/today.html"
+    page_title = gettext_lazy("Today's classes")
+
+    def get_breadcrumbs_items(self):
+        return [*self.breadcrumbs_items, {"url": None, "label": self.get_page_title()}]
+
+    def get(self, request):
+        today = timezone.localdate()
+        day = today
+        field = forms.DateField(required=False)
+        try:
+            day = field.clean(request.GET.get("date", "")) or today
+        except forms.ValidationError:
+            messages.error(request, _("Not a date: %(value)s") % {"value": request.GET.get("date", "")[:20]})
+        until = day + timedelta(days=UPCOMING_DAYS + 1)
+        sessions = list(
+            visible_sessions(request.user)
+            .filter(starts_at__gte=_day_start(day), starts_at__lt=_day_start(until))
+            .annotate(seated_count=_count_of(*Registration.SEATED), waitlist_count=_count_of(Status.WAITLISTED),
+                      attended_count=_count_of(Status.ATTENDED))
+            .select_related("course", "venue", "organiser")
+            .order_by("starts_at", "pk"))
+        on_day, later = [], {}
+        for session in sessions:
+            local_day = timezone.localdate(session.starts_at)
+            if local_day == day:
+                on_day.append(session)
+            else:
+                later.setdefault(local_day, []).append(session)
+        ids = permissions.partner_ids(request.user)
+        return self.render(
+            day=day, today=today, is_today=day == today, sessions=on_day,
+            later=sorted(later.items()), previous_day=day - timedelta(days=1), next_day=day + timedelta(days=1),
+            show_organiser=ids is None or len(ids) > 1)
+
+
+class RosterView(RosterBaseView):
+    """The people of one session, with the buttons; the walk-in form; the summary line."""
+
+    template_name = "courses/admin/roster/roster.html"
+
+    def get_page_title(self):
+        return str(self.session.course.display_title())
+
+    def get(self, request, session_id):
+        self.load_session()
+        return self.render_roster()
+
+    def render_roster(self, *, walk_in_form=None, status=200):
+        session = self.session
+        groups = RosterGroups(session)
+        summary = attendance.attendance_summary(session)
+        reason = closed_reason(session)
+        user = self.request.user
+        return self.render(
+            session=session, booked=groups.booked, walk_ins=groups.walk_ins, waiting=groups.waiting, summary=summary,
+            seats_left=max(session.capacity - summary["seated"], 0), closed_reason=reason,
+            can_mark=not reason and can_change_attendance(user),
+            walk_in_form=walk_in_form or WalkInForm(), can_book=can_use_call_centre(user),
+            book_url=reverse("call_centre:book", args=[session.pk]), status=status)
+
+
+class MarkView(RosterBaseView):
+    """POST action=attended | no_show | undo for one person; back to the roster at that person."""
+
+    ACTIONS = {"attended": True, "no_show": False, "undo": None}
+
+    def post(self, request, session_id, registration_id):
+        self.load_session()
+        registration = self.load_registration(*Registration.ACTIVE)
+        action = request.POST.get("action", "")
+        if action not in self.ACTIONS:
+            return HttpResponseBadRequest(_("Unknown action."))
+        label = person_label(registration)
+        try:
+            registration = attendance.mark_attendance(registration=registration, attended=self.ACTIONS[action],
+                                                      actor=request.user)
+        except attendance.AttendanceError as exc:
+            messages.error(request, f"{label}: {exc.message}")
+            return redirect(self.roster_url(registration))
+        done = {Status.ATTENDED: _("%(name)s: attended."), Status.NO_SHOW: _("%(name)s: no-show."),
+                Status.CONFIRMED: _("%(name)s: mark undone, not marked yet.")}[registration.status]
+        messages.success(request, done % {"name": label})
+        return redirect(self.roster_url(registration))
+
+
+class WalkInView(RosterView):
+    """POST: add a walk-in; form errors are shown on the roster."""
+
+    def get(self, request, session_id):
+        return redirect(url("session", session_id))
+
+    def post(self, request, session_id):
+        self.load_session()
+        form = WalkInForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("The walk-in was not added: choose the age band and the ward."))
+            return self.render_roster(walk_in_form=form, status=400)
+        data = form.cleaned_data
+        try:
+            registration = attendance.add_walk_in(session=self.session, age_band=data["age_band"], ward=data["ward"],
+                                                  name=data["name"], kana=data["kana"], actor=request.user)
+        except attendance.AttendanceError as exc:
+            messages.error(request, exc.message)
+            return self.render_roster(walk_in_form=form, status=400)
+        messages.success(request, _("Walk-in added: %(name)s.") % {"name": person_label(registration)})
+        return redirect(self.roster_url(registration))
+
+
+class RemoveWalkInView(RosterBaseView):
+    def post(self, request, session_id, registration_id):
+        self.load_session()
+        registration = self.load_registration()
+        label = person_label(registration)
+        try:
+            attendance.remove_walk_in(registration=registration, actor=request.user)
+        except attendance.AttendanceError as exc:
+            messages.error(request, f"{label}: {exc.message}")
+            return redirect(self.roster_url(registration))
+        messages.success(request, _("Walk-in removed: %(name)s.") % {"name": label})
+        return redirect(self.roster_url())
+
+
+def sheet_pages(people: list, *, per_page: int = SHEET_ROWS_PER_PAGE, min_blank: int = SHEET_MIN_BLANK_ROWS):
+    """Rows of the sign-in sheet in pages of `per_page`: the people, then blank rows for walk-ins that fill the
+    last page, at least `min_blank` of them (a new page when the last one has no room)."""
+    blank = (per_page - len(people) % per_page) % per_page
+    if blank < min_blank:
+        blank += per_page
+    rows = [{"number": n, "registration": r} for n, r in enumerate(people, start=1)]
+    rows += [{"number": n, "registration": None} for n in range(len(people) + 1, len(people) + blank + 1)]
+    return [rows[i:i + per_page] for i in range(0, len(rows), per_page)]
+
+
+class SheetView(RosterBaseView):
+    """The printable sign-in sheet: a plain page (no admin chrome), A4 portrait, 25 rows a page."""
+
+    template_name = "courses/admin/roster/sheet.html"
+
+    def get(self, request, session_id):
+        session = self.load_session()
+        groups = RosterGroups(session)
+        pages = sheet_pages([*groups.booked, *groups.walk_ins, *groups.waiting])
+        return TemplateResponse(request, self.template_name, {
+            "session": session, "pages": pages, "page_count": len(pages), "roster_url": self.roster_url()})
+
+
+class PaperEntryView(RosterBaseView):
+    """Enter a filled-in paper sheet: every row at once, applied in one transaction or not at all."""
+
+    template_name = "courses/admin/roster/enter.html"
+    change_required = True
+
+    def get_page_title(self):
+        return _("Enter the paper sheet")
+
+    def get_extra_breadcrumbs(self):
+        return [{"url": self.roster_url(), "label": str(self.session.course.display_title())},
+                {"url": None, "label": self.get_page_title()}]
+
+    def registrations(self):
+        self.groups = RosterGroups(self.session)
+        return [*self.groups.booked, *self.groups.waiting]
+
+    def walk_in_rows(self) -> int:
+        try:
+            return min(max(int(self.request.GET.get("walk_ins", PAPER_WALK_IN_ROWS)), 1), PAPER_WALK_IN_ROWS_MAX)
+        except ValueError:
+            return PAPER_WALK_IN_ROWS
+
+    def render_form(self, form, formset, status=200):
+        rows = self.walk_in_rows()
+        return self.render(session=self.session, form=form, formset=formset, walk_ins=self.groups.walk_ins,
+                           closed_reason=closed_reason(self.session), roster_url=self.roster_url(),
+                           more_rows_url=f"{url('enter', self.session.pk)}?walk_ins={rows + 5}", status=status)
+
+    def get(self, request, session_id):
+        self.load_session()
+        return self.render_form(PaperEntryForm(registrations=self.registrations()),
+                                walk_in_formset(rows=self.walk_in_rows()))
+
+    def post(self, request, session_id):
+        self.load_session()
+        form = PaperEntryForm(request.POST, registrations=self.registrations())
+        formset = walk_in_formset(request.POST)
+        if closed_reason(self.session):
+            messages.error(request, closed_reason(self.session))
+            return self.render_form(form, formset, status=400)
+        if not (form.is_valid() and formset.is_valid()):
+            messages.error(request, _("Nothing was saved: please correct the rows marked below."))
+            return self.render_form(form, formset, status=400)
+        applied = self.apply(form, formset)
+        if applied is None:
+            messages.error(request, _("Nothing was saved: please correct the rows marked below."))
+            return self.render_form(form, formset, status=400)
+        messages.success(request, _("The paper sheet was entered: %(marks)d marks changed, %(walk_ins)d walk-ins "
+                                    "added.") % applied)
+        return redirect(self.roster_url())
+
+    def apply(self, form, formset) -> dict | None:
+        """Everything through the attendance services in one transaction; on any refusal, each refused row gets
+        its message and the whole transaction is rolled back (None is returned)."""
+        marks = walk_ins = 0
+        failed = False
+        user = self.request.user
+        with transaction.atomic():
+            # The services' lock order: the session, then its registrations.
+            Session.objects.select_for_update().filter(pk=self.session.pk).first()
+            current = dict(Registration.objects.select_for_update().filter(session=self.session)
+                           .values_list("pk", "status"))
+            for registration, name, attended in form.changes():
+                if attended == "if_unmarked":
+                    if current.get(registration.pk) != Status.CONFIRMED:
+                        continue  # marked at the door meanwhile: keep that
+                    attended = True
+                try:
+                    marked = attendance.mark_attendance(registration=registration, attended=attended, actor=user)
+                    marks += marked.status != current.get(registration.pk)
+                except attendance.AttendanceError as exc:
+                    form.add_error(name, exc.message)
+                    failed = True
+            for row in formset:
+                if not row.has_changed():
+                    continue
+                data = row.cleaned_data
+                try:
+                    attendance.add_walk_in(session=self.session, age_band=data["age_band"], ward=data["ward"],
+                                           name=data["name"], kana=data["kana"], actor=user)
+                    walk_ins += 1
+                except attendance.AttendanceError as exc:
+                    row.add_error(None, exc.message)
+                    failed = True
+            if failed:
+                transaction.set_rollback(True)
+                return None
+        return {"marks": marks, "walk_ins": walk_ins}
+
+
+# --- ViewSet ------------------------------------------------------------------------------------------------
+
+
+class RosterMenuItem(MenuItem):
+    """Shown to those the views let in (the views enforce it; the menu just does not offer a dead end)."""
+
+    def is_shown(self, request):
+        return can_view_rosters(request.user)
+
+
+class RosterViewSet(ViewSet):
+    """/admin/roster/: today's classes, rosters and check-in, sign-in sheets, paper-sheet entry."""
+
+    name = "roster"
+    url_namespace = URL_NAMESPACE
+    url_prefix = "roster"
+    icon = "clipboard-list"
+    menu_label = gettext_lazy("Today's classes")
+    menu_order = 140  # before the call centre
+    add_to_admin_menu = True
+
+    def get_urlpatterns(self):
+        return [
+            path("", TodayView.as_view(), name="today"),
+            path("<int:session_id>/", RosterView.as_view(), name="session"),
+            path("<int:session_id>/people/<int:registration_id>/mark/", MarkView.as_view(), name="mark"),
+            path("<int:session_id>/walk-ins/", WalkInView.as_view(), name="walk_in"),
+            path("<int:session_id>/walk-ins/<int:registration_id>/remove/", RemoveWalkInView.as_view(),
+                 name="remove_walk_in"),
+            path("<int:session_id>/sheet/", SheetView.as_view(), name="sheet"),
+            path("<int:session_id>/enter/", PaperEntryView.as_view(), name="enter"),
+        ]
+
+    def get_menu_item(self, order=None):
+        return RosterMenuItem(self.menu_label, reverse(self.get_url_name("today")), name=self.menu_name,
+                              icon_name=self.menu_icon, order=self.get_menu_item_order(order))
+
+
+roster_viewset = RosterViewSet()
