@@ -565,3 +565,35 @@ def mask_phone(number: str) -> str:
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}-****-{digits[-4:]}"
+
+
+class SessionStaff(models.Model):
+    """An instructor or assistant assigned to a session. The city's guideline is at least one per 4 confirmed
+    attendees (`Session` pages and the session list warn below it)."""
+
+    class Role(models.TextChoices):
+        INSTRUCTOR = "instructor", _("Instructor")
+        ASSISTANT = "assistant", _("Assistant")
+
+    # Attendees per staff member before the admin warns that a session is short of staff.
+    ATTENDEES_PER_STAFF = 4
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="staff_assignments",
+                                verbose_name=_("session"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="session_assignments",
+                             verbose_name=_("staff member"))
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.INSTRUCTOR)
+
+    class Meta:
+        ordering = ["session", "role", "pk"]
+        verbose_name = _("session staff member")
+        verbose_name_plural = _("session staff")
+        constraints = [models.UniqueConstraint(fields=["session", "user"], name="one_assignment_per_session_user")]
+
+    def __str__(self):
+        return f"{self.user} – {self.get_role_display()}"
+
+    @classmethod
+    def is_understaffed(cls, *, staff_count: int, confirmed_count: int) -> bool:
+        """Fewer than one staff member per ATTENDEES_PER_STAFF confirmed attendees."""
+        return staff_count * cls.ATTENDEES_PER_STAFF < confirmed_count
