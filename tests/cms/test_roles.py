@@ -70,7 +70,9 @@ def test_the_partner_manager_runs_sessions_and_venues():
         "courses.view_sessionseries", "courses.add_sessionseries", "courses.change_sessionseries",
         "courses.view_registration", "courses.change_registration", "courses.view_participant",
         "partners.view_venue", "partners.add_venue", "partners.change_venue",
-        "courses.view_outgoingmessage", "courses.change_outgoingmessage"}
+        "courses.view_outgoingmessage", "courses.change_outgoingmessage",
+        "courses.view_sessionstaff", "courses.add_sessionstaff", "courses.change_sessionstaff",
+        "courses.delete_sessionstaff"}
 
 
 def test_the_partner_instructor_sees_rosters_and_marks_attendance():
