@@ -109,3 +109,18 @@ def register_spreadsheets_viewset():
 def register_spreadsheet_log_actions(actions):
     actions.register_action("courses.spreadsheet.exported", _("Spreadsheet exported"), _("Spreadsheet exported"))
     actions.register_action("courses.spreadsheet.imported", _("Spreadsheet imported"), _("Spreadsheet imported"))
+
+
+@hooks.register("register_admin_viewset")
+def register_session_viewset():
+    from courses.session_admin import session_viewset
+
+    return session_viewset
+
+
+@hooks.register("register_log_actions")
+def register_session_log_actions(actions):
+    from courses.emergency import LOG_ACTION
+
+    actions.register_action(LOG_ACTION, _("Emergency cancellation of sessions"),
+                            _("Emergency cancellation of sessions"))
