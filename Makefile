@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+# Test processes (pytest-xdist); each gets its own test database.
+TEST_WORKERS ?= auto
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-postgres lint check bench messages install clean lock
@@ -38,10 +40,10 @@ demo: install messages
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install messages
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-postgres: install messages
-	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(PY) -m pytest
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils import translation
 from wagtail.models import ModelLogEntry
 
 from courses import attendance
@@ -87,7 +88,9 @@ def test_marking_outside_the_window_is_refused_and_changes_nothing(afternoon_ses
     with pytest.raises(attendance.AttendanceClosed) as refused:
         attendance.mark_attendance(registration=registration, attended=True,
                                    now=datetime(2030, 5, 9, 20, 0, tzinfo=TOKYO))
-    assert "14 days" in str(refused.value.message)
+    assert "14日後" in str(refused.value.message)  # Japanese by default
+    with translation.override("en"):
+        assert "14 days" in str(refused.value.message)
     registration.refresh_from_db()
     assert registration.status == Status.CONFIRMED
     assert not ModelLogEntry.objects.filter(action__startswith="courses.registration.").exists()

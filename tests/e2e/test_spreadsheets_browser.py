@@ -19,7 +19,6 @@ from courses.models import Registration, Session
 from partners.services import add_membership
 from tests import factories
 from tests.courses.test_spreadsheets import SESSION_HEADERS_JA, csv_bytes, future_day, xlsx_bytes
-from tests.e2e.conftest import _live_server_closes_database_connections, browser  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
