@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class PartnersConfig(AppConfig):
     name = "partners"
     verbose_name = _("Partners and venues")
+
+    def ready(self):
+        # Before any admin code asks the registry for Venue's policy (Wagtail refuses a late registration).
+        from wagtail.permissions import register_permission_policy
+
+        from partners.models import Venue
+        from partners.permissions import venue_policy
+
+        register_permission_policy(Venue, venue_policy())

@@ -32,3 +32,54 @@ def scope(queryset, user, field: str = "organiser"):
     """`queryset` limited to the rows whose `field` (a partner foreign key path) is one of the user's partners."""
     ids = partner_ids(user)
     return queryset if ids is None else queryset.filter(**{f"{field}__in": ids})
+
+
+def _venue_policy_class():
+    from wagtail.permission_policies import ModelPermissionPolicy
+
+    class VenuePermissionPolicy(ModelPermissionPolicy):
+        """Venues: Django's model permissions (partners.view/add/change/delete_venue), with partner scoping on
+        top. City staff: every venue. Partner staff see and use their own partners' venues and the city's, and
+        change or delete only their own partners'. Registered in partners.apps."""
+
+        def __init__(self):
+            super().__init__("partners.Venue")
+
+        def _allowed(self, user, action, instance) -> bool:
+            ids = partner_ids(user)
+            if ids is None:
+                return True
+            if action == "view":
+                return instance.partner_id is None or instance.partner_id in ids
+            return instance.partner_id in ids
+
+        def user_has_permission_for_instance(self, user, action, instance) -> bool:
+            return self.user_has_permission(user, action) and self._allowed(user, action, instance)
+
+        def user_has_any_permission_for_instance(self, user, actions, instance) -> bool:
+            return any(self.user_has_permission_for_instance(user, action, instance) for action in actions)
+
+        def instances_user_has_any_permission_for(self, user, actions):
+            from django.db.models import Q
+
+            actions = [action for action in actions if self.user_has_permission(user, action)]
+            venues = self.model._default_manager.all()
+            if not actions:
+                return venues.none()
+            ids = partner_ids(user)
+            if ids is None:
+                return venues
+            mine = Q(partner_id__in=ids)
+            return venues.filter(mine | Q(partner__isnull=True)) if "view" in actions else venues.filter(mine)
+
+    return VenuePermissionPolicy
+
+
+def venue_policy():
+    global _VENUE_POLICY
+    if _VENUE_POLICY is None:
+        _VENUE_POLICY = _venue_policy_class()()
+    return _VENUE_POLICY
+
+
+_VENUE_POLICY = None
