@@ -38,7 +38,6 @@ from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, ValidationError
 from django.core.validators import URLValidator
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -61,7 +60,8 @@ from courses.attendance import (
 from courses.models import CourseGroupPage, CoursePage, Participant, Registration, Session
 from courses.normalize import normalize_kana, normalize_name
 from partners import permissions
-from partners.models import Partner, Venue, Ward
+from partners.models import Partner, Ward
+from partners.permissions import usable_venues
 
 Status = Registration.Status
 
@@ -559,10 +559,13 @@ class SpreadsheetResource(resources.ModelResource):
         return values
 
     def plan_row(self, values: dict, errors: RowErrors, *, number: int) -> Plan:
-        raise NotImplementedError
+        """Decide what one cleaned row does (create, update, unchanged), adding its errors. Defined by each
+        importable resource (sessions, attendance); the registrations resource only exports."""
+        raise NotImplementedError(f"{type(self).__name__} does not import")
 
     def carry_out(self, plan: Plan) -> None:
-        raise NotImplementedError
+        """Write one planned row (through the services). Defined by each importable resource."""
+        raise NotImplementedError(f"{type(self).__name__} does not import")
 
     def after_import(self, dataset, result, **kwargs):
         """Deliberately not ModelResource's: it resets the table's id sequence after creating rows, which is
@@ -599,10 +602,7 @@ def courses_for(partner_ids: set[int] | None) -> dict[int, tuple[str, str, int |
 
 def venues_for(partner_ids: set[int] | None):
     """City venues and the user's partners' own venues (every venue for city staff)."""
-    venues = Venue.objects.all()
-    if partner_ids is not None:
-        venues = venues.filter(Q(partner__isnull=True) | Q(partner_id__in=partner_ids))
-    return venues
+    return usable_venues(partner_ids)
 
 
 def _name_index(items) -> dict[str, list[int]]:

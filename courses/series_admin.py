@@ -34,19 +34,8 @@ from partners import permissions
 from partners.models import Partner, Venue
 
 
-def _course_ids_of(partner_ids):
-    from courses.models import CourseGroupPage
-
-    ids = []
-    for group in CourseGroupPage.objects.filter(partner_id__in=partner_ids):
-        ids.extend(CoursePage.objects.descendant_of(group).values_list("pk", flat=True))
-    return ids
-
-
 def _venues_for(user):
-    venues = Venue.objects.select_related("ward")
-    ids = permissions.partner_ids(user)
-    return venues if ids is None else venues.filter(Q(partner__isnull=True) | Q(partner_id__in=ids))
+    return permissions.usable_venues(permissions.partner_ids(user))
 
 
 WEEKDAYS = [(0, gettext_lazy("Monday")), (1, gettext_lazy("Tuesday")), (2, gettext_lazy("Wednesday")),
@@ -79,8 +68,9 @@ class SeriesForm(forms.Form):
         ids = permissions.partner_ids(user) if user is not None else None
         if ids is not None:  # partner staff: their own partners, their courses, their venues and the city's
             self.fields["organiser"].queryset = Partner.objects.filter(pk__in=ids, is_active=True)
-            self.fields["course"].queryset = (CoursePage.objects.live().order_by("title")
-                                              .filter(pk__in=_course_ids_of(ids)))
+            from courses.session_admin import courses_for
+
+            self.fields["course"].queryset = courses_for(user).live()
             self.fields["venue"].queryset = _venues_for(user)
 
     def clean_excluded_dates(self):

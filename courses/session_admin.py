@@ -76,9 +76,7 @@ def courses_for(user):
 def venues_for(user):
     """Venues a user may hold sessions at: all for city staff; their partners' own and the city's for partner
     staff."""
-    venues = Venue.objects.select_related("ward")
-    ids = policy.partner_ids(user)
-    return venues if ids is None else venues.filter(Q(partner__isnull=True) | Q(partner_id__in=ids))
+    return partner_permissions.usable_venues(policy.partner_ids(user))
 
 
 def organisers_for(user):

@@ -28,6 +28,17 @@ def partner_ids(user) -> set[int] | None:
     return set(user.partner_memberships.filter(partner__is_active=True).values_list("partner_id", flat=True))
 
 
+def usable_venues(ids: set[int] | None):
+    """Venues sessions may be held at: every venue for city staff (ids None); the city's and their own partners'
+    for partner staff."""
+    from django.db.models import Q
+
+    from partners.models import Venue
+
+    venues = Venue.objects.select_related("ward")
+    return venues if ids is None else venues.filter(Q(partner__isnull=True) | Q(partner_id__in=ids))
+
+
 def scope(queryset, user, field: str = "organiser"):
     """`queryset` limited to the rows whose `field` (a partner foreign key path) is one of the user's partners."""
     ids = partner_ids(user)
@@ -60,17 +71,14 @@ def _venue_policy_class():
             return any(self.user_has_permission_for_instance(user, action, instance) for action in actions)
 
         def instances_user_has_any_permission_for(self, user, actions):
-            from django.db.models import Q
-
             actions = [action for action in actions if self.user_has_permission(user, action)]
-            venues = self.model._default_manager.all()
             if not actions:
-                return venues.none()
+                return self.model._default_manager.none()
             ids = partner_ids(user)
-            if ids is None:
-                return venues
-            mine = Q(partner_id__in=ids)
-            return venues.filter(mine | Q(partner__isnull=True)) if "view" in actions else venues.filter(mine)
+            if "view" in actions:
+                return usable_venues(ids)
+            return self.model._default_manager.all() if ids is None else self.model._default_manager.filter(
+                partner_id__in=ids)
 
     return VenuePermissionPolicy
 

@@ -92,3 +92,12 @@ def axe_source() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return AXE_JS
+
+
+def admin_login(page, live_server, username: str, password: str) -> None:
+    """Sign in to the Wagtail admin through its login form."""
+    page.goto(live_server.url + "/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_url(live_server.url + "/admin/")

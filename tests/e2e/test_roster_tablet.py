@@ -19,7 +19,7 @@ from courses.models import Participant, Registration
 from partners.models import PartnerMembership
 from partners.services import add_membership
 from tests import factories
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.conftest import DESKTOP, PHONE, admin_login
 from tests.e2e.test_accessibility import AXE_TAGS, format_violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -100,11 +100,7 @@ def test_an_instructor_checks_people_in_on_a_tablet(live_server, browser, site, 
     page = context.new_page()
     problems = []
     try:
-        page.goto(live_server.url + "/admin/login/")
-        page.fill("#id_username", "instructor")
-        page.fill("#id_password", "at-the-door-1")
-        page.locator("form button[type=submit]").first.click()
-        page.wait_for_url(live_server.url + "/admin/")
+        admin_login(page, live_server, "instructor", "at-the-door-1")
 
         page.goto(live_server.url + "/admin/roster/")
         problems += layout_problems(page, "today, tablet portrait")
@@ -175,11 +171,7 @@ def test_the_sign_in_sheet_prints_25_people_a_page_on_a4(live_server, browser, s
     context = browser.new_context(viewport=TABLET_PORTRAIT, locale="ja-JP")
     page = context.new_page()
     try:
-        page.goto(live_server.url + "/admin/login/")
-        page.fill("#id_username", "instructor")
-        page.fill("#id_password", "at-the-door-1")
-        page.locator("form button[type=submit]").first.click()
-        page.wait_for_url(live_server.url + "/admin/")
+        admin_login(page, live_server, "instructor", "at-the-door-1")
         page.goto(f"{live_server.url}/admin/roster/{session.pk}/sheet/")
         page.emulate_media(media="print")
         assert not page.locator(".sheet-tools").is_visible()  # the links and the print button are not printed

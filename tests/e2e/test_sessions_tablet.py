@@ -17,6 +17,7 @@ from courses.models import Session
 from partners.models import PartnerMembership
 from partners.services import add_membership
 from tests import factories
+from tests.e2e.conftest import admin_login
 from tests.e2e.test_roster_tablet import OVERFLOW, TABLET_PORTRAIT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -49,11 +50,7 @@ def test_a_manager_creates_changes_and_cancels_a_session_on_a_tablet(live_server
     page = context.new_page()
     sideways = []
     try:
-        page.goto(live_server.url + "/admin/login/")
-        page.fill("#id_username", "manager")
-        page.fill("#id_password", "runs-the-classes-1")
-        page.locator("form button[type=submit]").first.click()
-        page.wait_for_url(live_server.url + "/admin/")
+        admin_login(page, live_server, "manager", "runs-the-classes-1")
 
         page.goto(live_server.url + "/admin/sessions/new/")
         if not page.evaluate(OVERFLOW):
