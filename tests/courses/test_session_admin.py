@@ -56,6 +56,17 @@ def local(day, hour, minute=0):
     return datetime.combine(day, time(hour, minute), tzinfo=TZ)
 
 
+def daytime_session(**fields):
+    """factories.session, moved to 10:00 local time on its day: the forms enter a date and two times, so a session
+    that crosses midnight (created late in the evening) cannot be re-entered as it is."""
+    session = factories.session(**fields)
+    length = session.ends_at - session.starts_at
+    start = local(timezone.localtime(session.starts_at).date(), 10)
+    Session.objects.filter(pk=session.pk).update(starts_at=start, ends_at=start + length)
+    session.refresh_from_db()
+    return session
+
+
 def in_days(n):
     return timezone.localdate() + timedelta(days=n)
 
@@ -91,9 +102,9 @@ class World:
         self.venue_a = factories.venue(partner=self.a, name="会場エーだけ", ward=self.ward_a)
         self.venue_b = factories.venue(partner=self.b, name="会場ビーだけ", ward=self.ward_b)
         self.city_venue = factories.venue(name="市民館シティ", ward=self.ward_b)
-        self.session_a = factories.session(course_page=self.course_a, venue=self.venue_a, capacity=10,
+        self.session_a = daytime_session(course_page=self.course_a, venue=self.venue_a, capacity=10,
                                            notes="エーの注意書き")
-        self.session_b = factories.session(course_page=self.course_b, venue=self.venue_b, capacity=10)
+        self.session_b = daytime_session(course_page=self.course_b, venue=self.venue_b, capacity=10)
         self.people_a = [factories.registration(session_obj=self.session_a) for _ in range(2)]
         self.manager_a = staff("manager_a", roles.PARTNER_MANAGER, self.a)
         self.instructor_a = staff("instructor_a", roles.PARTNER_INSTRUCTOR, self.a, membership="instructor")
@@ -229,7 +240,7 @@ def test_the_policy_is_registered_and_scopes_instances(world):
 
 def test_city_staff_filter_by_course_venue_ward_date_and_status(client, world):
     client.force_login(world.officer)
-    later = factories.session(course_page=world.course_b, venue=world.city_venue, starts_in=timedelta(days=40))
+    later = daytime_session(course_page=world.course_b, venue=world.city_venue, starts_in=timedelta(days=40))
     services_cancel(later)
 
     def listed(query):
@@ -255,7 +266,7 @@ def services_cancel(session, reason="会場の都合"):
 
 
 def test_the_listing_shows_seats_waiting_staff_and_the_staffing_warning(client, world):
-    crowded = factories.session(course_page=world.course_b, venue=world.venue_b, capacity=5)
+    crowded = daytime_session(course_page=world.course_b, venue=world.venue_b, capacity=5)
     for _ in range(5):
         factories.registration(session_obj=crowded)
     factories.registration(session_obj=crowded, status=Registration.Status.WAITLISTED)
@@ -285,7 +296,7 @@ def test_the_listing_costs_the_same_queries_for_5_and_30_sessions(client, site):
 
     def add_sessions(n):
         for i in range(n):
-            session = factories.session(course_page=course, starts_in=timedelta(days=3, hours=i))
+            session = daytime_session(course_page=course, starts_in=timedelta(days=3, hours=i))
             factories.registration(session_obj=session)
             factories.registration(session_obj=session, status=Registration.Status.WAITLISTED)
             SessionStaff.objects.create(session=session, user=helper)
@@ -365,7 +376,7 @@ def test_editing_only_the_notes_or_staff_tells_nobody(client, world):
 
 
 def test_raising_the_capacity_promotes_people_waiting(client, world):
-    session = factories.session(course_page=world.course_a, venue=world.venue_a, capacity=1)
+    session = daytime_session(course_page=world.course_a, venue=world.venue_a, capacity=1)
     factories.registration(session_obj=session)
     waiting = factories.registration(session_obj=session, status=Registration.Status.WAITLISTED)
     client.force_login(world.manager_a)
@@ -390,7 +401,7 @@ def test_a_capacity_below_the_bookings_is_a_form_error_and_nothing_is_saved(clie
 
 def test_an_online_session_can_move_to_a_venue_and_back(client, world):
     client.force_login(world.manager_b)
-    session = factories.session(course_page=world.course_b, venue=None, online_url="https://meet.example.jp/1")
+    session = daytime_session(course_page=world.course_b, venue=None, online_url="https://meet.example.jp/1")
     response = client.post(url("edit", session.pk), form_data(session, venue=world.venue_b.pk, online_url=""))
     assert response.status_code == 302
     session.refresh_from_db()
@@ -403,7 +414,7 @@ def test_an_online_session_can_move_to_a_venue_and_back(client, world):
 
 
 def test_once_started_only_notes_and_staff_change(client, world):
-    session = factories.session(course_page=world.course_a, venue=world.venue_a, starts_in=-timedelta(hours=1))
+    session = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=-timedelta(hours=1))
     factories.registration(session_obj=session)
     client.force_login(world.manager_a)
     form = client.get(url("edit", session.pk)).context["form"]
@@ -488,7 +499,7 @@ def test_only_sessions_nobody_registered_for_can_be_deleted(client, world):
     assert not Session.objects.filter(pk=world.session_b.pk).exists()
     # Partner managers have no delete permission at all.
     client.force_login(world.manager_a)
-    empty = factories.session(course_page=world.course_a, venue=world.venue_a)
+    empty = daytime_session(course_page=world.course_a, venue=world.venue_a)
     assert refused(client.post(url("delete", empty.pk)))
     assert Session.objects.filter(pk=empty.pk).exists()
 
