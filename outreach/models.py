@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cms.i18n import localized
@@ -27,3 +29,210 @@ class SkillItem(models.Model):
 
     def __str__(self):
         return f"{self.number}. {localized(self, 'text')}"
+
+
+# Age bands of PRODUCT.md, as stored on participants and consultations (courses.Participant.AgeBand).
+AGE_BAND_CHOICES = [
+    ("u20", _("Under 20")), ("20-29", _("20–29")), ("30-39", _("30–39")), ("40-49", _("40–49")),
+    ("50-59", _("50–59")), ("60-64", _("60–64")), ("65-69", _("65–69")), ("70-74", _("70–74")),
+    ("75-79", _("75–79")), ("80-84", _("80–84")), ("85+", _("85 and over")),
+]
+
+
+class ConsultationTopic(models.Model):
+    """What a support-desk consultation was about. Data (a migration loads the usual ones); several per consultation."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        verbose_name = _("consultation topic")
+        verbose_name_plural = _("consultation topics")
+
+    def __str__(self):
+        return localized(self, "name")
+
+
+class Consultation(models.Model):
+    """One support-desk consultation (デジタル相談) by ward-office digital support staff. No names, by design."""
+
+    class Place(models.TextChoices):
+        WARD_OFFICE = "ward_office", _("Ward office")
+        COMMUNITY_CENTRE = "community_centre", _("Community centre")
+        OUTREACH_EVENT = "outreach_event", _("Outreach event")
+
+    class Outcome(models.TextChoices):
+        SOLVED = "solved", _("Solved")
+        REFERRED_CLASS = "referred_class", _("Referred to a class")
+        REFERRED_ELSEWHERE = "referred_elsewhere", _("Referred elsewhere")
+
+    date = models.DateField(_("date"), db_index=True)
+    place = models.CharField(_("place"), max_length=20, choices=Place.choices)
+    place_ward = models.ForeignKey("partners.Ward", on_delete=models.PROTECT, related_name="consultations_held",
+                                   verbose_name=_("ward where it took place"))
+    age_band = models.CharField(_("age band"), max_length=6, choices=AGE_BAND_CHOICES, blank=True)
+    residence_ward = models.ForeignKey("partners.Ward", on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="consultations", verbose_name=_("ward of residence"))
+    topics = models.ManyToManyField(ConsultationTopic, related_name="consultations", verbose_name=_("topics"))
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
+    duration_minutes = models.PositiveSmallIntegerField(_("length (minutes)"), default=15)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+", verbose_name=_("recorded by"))
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date", "-created_at"]
+        verbose_name = _("consultation")
+        verbose_name_plural = _("consultations")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(duration_minutes__gte=1, duration_minutes__lte=600),
+                                   name="consultation_duration_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.get_place_display()} ({self.get_outcome_display()})"
+
+
+class SelfAssessment(models.Model):
+    """A can-do self-assessment (できることチェック), before or after the course of one registration."""
+
+    class Kind(models.TextChoices):
+        PRE = "pre", _("Before the course")
+        POST = "post", _("After the course")
+
+    class Source(models.TextChoices):
+        ONLINE = "online", _("Online, by the resident")
+        TABLET = "tablet", _("Tablet at the class")
+        PAPER = "paper", _("Typed in from paper")
+
+    registration = models.ForeignKey("courses.Registration", on_delete=models.PROTECT,
+                                     related_name="self_assessments", verbose_name=_("registration"))
+    kind = models.CharField(_("when"), max_length=4, choices=Kind.choices)
+    source = models.CharField(_("entered"), max_length=10, choices=Source.choices)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("entered by"))
+    submitted_at = models.DateTimeField(_("submitted at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["registration", "kind"]
+        verbose_name = _("self-assessment")
+        verbose_name_plural = _("self-assessments")
+        constraints = [
+            models.UniqueConstraint(fields=["registration", "kind"], name="one_self_assessment_per_kind"),
+        ]
+
+    def __str__(self):
+        return f"{self.registration_id} {self.get_kind_display()}"
+
+
+class SkillScore(models.Model):
+    """One answer of a self-assessment: the 0–3 scale of PRODUCT.md."""
+
+    class Score(models.IntegerChoices):
+        CANNOT = 0, _("I can't")
+        WITH_HELP = 1, _("With help")
+        ON_MY_OWN = 2, _("On my own")
+        COULD_TEACH = 3, _("I could teach others")
+
+    assessment = models.ForeignKey(SelfAssessment, on_delete=models.CASCADE, related_name="scores",
+                                   verbose_name=_("self-assessment"))
+    item = models.ForeignKey(SkillItem, on_delete=models.PROTECT, related_name="scores", verbose_name=_("item"))
+    score = models.PositiveSmallIntegerField(_("score"), choices=Score.choices)
+
+    class Meta:
+        ordering = ["assessment", "item__number"]
+        verbose_name = _("can-do score")
+        verbose_name_plural = _("can-do scores")
+        constraints = [
+            models.UniqueConstraint(fields=["assessment", "item"], name="one_score_per_item"),
+            models.CheckConstraint(condition=models.Q(score__lte=3), name="score_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.item.number}: {self.score}"
+
+
+class PopulationFigure(models.Model):
+    """Residents of one ward in one age band in one year (census or resident register), imported by city staff."""
+
+    year = models.PositiveSmallIntegerField(_("year"))
+    ward = models.ForeignKey("partners.Ward", on_delete=models.PROTECT, related_name="population",
+                             verbose_name=_("ward"))
+    age_band = models.CharField(_("age band"), max_length=6, choices=AGE_BAND_CHOICES)
+    population = models.PositiveIntegerField(_("population"))
+
+    class Meta:
+        ordering = ["year", "ward__sort_order", "age_band"]
+        verbose_name = _("population figure")
+        verbose_name_plural = _("population figures")
+        constraints = [
+            models.UniqueConstraint(fields=["year", "ward", "age_band"], name="one_population_figure"),
+        ]
+
+    def __str__(self):
+        return f"{self.year} {self.ward} {self.get_age_band_display()}: {self.population}"
+
+
+# The age bands of the national communications usage survey (通信利用動向調査).
+SURVEY_BAND_CHOICES = [
+    ("6-12", _("6–12")), ("13-19", _("13–19")), ("20-29", _("20–29")), ("30-39", _("30–39")),
+    ("40-49", _("40–49")), ("50-59", _("50–59")), ("60-69", _("60–69")), ("70-79", _("70–79")),
+    ("80+", _("80 and over")), ("all", _("All ages")),
+]
+
+
+class InternetUsageRate(models.Model):
+    """The share of people of an age band who used the internet in a year (per cent), from a survey."""
+
+    class Source(models.TextChoices):
+        NATIONAL = "national", _("National survey")
+        CITY = "city", _("City survey")
+
+    year = models.PositiveSmallIntegerField(_("year"))
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.NATIONAL)
+    age_band = models.CharField(_("age band"), max_length=6, choices=SURVEY_BAND_CHOICES)
+    rate = models.DecimalField(_("usage rate (%)"), max_digits=5, decimal_places=1)
+
+    class Meta:
+        ordering = ["year", "source", "age_band"]
+        verbose_name = _("internet usage rate")
+        verbose_name_plural = _("internet usage rates")
+        constraints = [
+            models.UniqueConstraint(fields=["year", "source", "age_band"], name="one_usage_rate"),
+            models.CheckConstraint(condition=models.Q(rate__gte=0, rate__lte=100), name="usage_rate_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.year} {self.get_age_band_display()}: {self.rate}%"
+
+
+class KpiTarget(models.Model):
+    """A target of the city's plan for one fiscal year (April–March)."""
+
+    class Metric(models.TextChoices):
+        PARTICIPANTS_65_PLUS = "participants_65_plus", _("Participants aged 65 and over")
+        UNIQUE_PARTICIPANTS = "unique_participants", _("Participants")
+        ATTENDANCES = "attendances", _("Attendances")
+        SESSIONS_HELD = "sessions_held", _("Sessions held")
+        CONSULTATIONS = "consultations", _("Support-desk consultations")
+        FOUNDATION_ON_MY_OWN = "foundation_on_my_own", _("Share reaching “on my own” on the foundation items (%)")
+
+    fiscal_year = models.PositiveSmallIntegerField(_("fiscal year"), help_text=_("FY2025 = April 2025 to March 2026."))
+    metric = models.CharField(_("indicator"), max_length=30, choices=Metric.choices)
+    target = models.DecimalField(_("target"), max_digits=12, decimal_places=1)
+
+    class Meta:
+        ordering = ["fiscal_year", "metric"]
+        verbose_name = _("KPI target")
+        verbose_name_plural = _("KPI targets")
+        constraints = [
+            models.UniqueConstraint(fields=["fiscal_year", "metric"], name="one_kpi_target"),
+            models.CheckConstraint(condition=models.Q(target__gte=0), name="kpi_target_not_negative"),
+        ]
+        # Who may open the outreach dashboard (city staff see the city, partner staff their partner).
+        permissions = [("view_dashboard", _("Can view the outreach dashboard"))]
+
+    def __str__(self):
+        return f"FY{self.fiscal_year} {self.get_metric_display()}: {self.target}"

@@ -20,6 +20,10 @@ pytestmark = pytest.mark.django_db
 roles_migration = importlib.import_module("cms.migrations.0003_roles")
 
 DATA_APPS = ("courses", "partners", "outreach")
+# Entering can-do self-assessments (at a class, or from paper at a ward office).
+SELF_ASSESSMENT = {"outreach.view_selfassessment", "outreach.add_selfassessment", "outreach.change_selfassessment",
+                   "outreach.view_skillscore", "outreach.add_skillscore", "outreach.change_skillscore",
+                   "outreach.view_skillitem"}
 
 
 def codenames(role: str) -> set[str]:
@@ -49,19 +53,23 @@ def test_the_city_administrator_holds_every_permission():
 
 def test_the_programme_officer_manages_all_course_partner_and_outreach_data():
     assert codenames(roles.CITY_PROGRAMME_OFFICER) == {
-        "wagtailadmin.access_admin", *data_model_permissions("add", "change", "delete", "view")}
+        "wagtailadmin.access_admin", *data_model_permissions("add", "change", "delete", "view"),
+        "outreach.view_dashboard"}
 
 
 def test_the_analyst_only_views():
-    assert codenames(roles.CITY_ANALYST) == {"wagtailadmin.access_admin", *data_model_permissions("view")}
+    assert codenames(roles.CITY_ANALYST) == {"wagtailadmin.access_admin", *data_model_permissions("view"),
+                                             "outreach.view_dashboard"}
 
 
-def test_the_call_centre_operator_handles_bookings_only():
+def test_the_call_centre_operator_handles_bookings_and_consultations():
     assert codenames(roles.CALL_CENTRE_OPERATOR) == {
         "wagtailadmin.access_admin", "courses.view_session",
         "courses.view_participant", "courses.add_participant", "courses.change_participant",
         "courses.view_registration", "courses.add_registration", "courses.change_registration",
-        "courses.view_outgoingmessage", "courses.change_outgoingmessage"}
+        "courses.view_outgoingmessage", "courses.change_outgoingmessage",
+        "outreach.view_consultation", "outreach.add_consultation", "outreach.change_consultation",
+        "outreach.view_consultationtopic", *SELF_ASSESSMENT}
 
 
 def test_the_partner_manager_runs_sessions_and_venues():
@@ -72,14 +80,14 @@ def test_the_partner_manager_runs_sessions_and_venues():
         "partners.view_venue", "partners.add_venue", "partners.change_venue",
         "courses.view_outgoingmessage", "courses.change_outgoingmessage",
         "courses.view_sessionstaff", "courses.add_sessionstaff", "courses.change_sessionstaff",
-        "courses.delete_sessionstaff"}
+        "courses.delete_sessionstaff", "outreach.view_dashboard", *SELF_ASSESSMENT}
 
 
 def test_the_partner_instructor_sees_rosters_and_marks_attendance():
     assert codenames(roles.PARTNER_INSTRUCTOR) == {
         "wagtailadmin.access_admin", "courses.view_session", "courses.view_registration",
         "courses.view_participant", "courses.change_registration",
-        "courses.view_outgoingmessage", "courses.change_outgoingmessage"}
+        "courses.view_outgoingmessage", "courses.change_outgoingmessage", *SELF_ASSESSMENT}
 
 
 @pytest.mark.parametrize("role", roles.ALL_ROLES)
