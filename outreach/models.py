@@ -81,6 +81,8 @@ class Consultation(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="+", verbose_name=_("recorded by"))
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    # Tells the dashboard's chart cache that a correction changed the figures.
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
 
     class Meta:
         ordering = ["-date", "-created_at"]
@@ -236,3 +238,15 @@ class KpiTarget(models.Model):
 
     def __str__(self):
         return f"FY{self.fiscal_year} {self.get_metric_display()}: {self.target}"
+
+
+# The dashboard's pre-aggregated tables live beside the code that fills them (outreach/summaries.py).
+from outreach.summaries import (  # noqa: E402,F401
+    FoundationSummary,
+    PeopleSummary,
+    RegistrationSummary,
+    SessionSummary,
+    SkillSummary,
+    SummaryRefresh,
+    TopicSummary,
+)

@@ -46,3 +46,23 @@ def default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _rows_of_data_migrations(request):
+    """A transactional test empties every table when it ends, data loaded by migrations included. Put back the
+    outreach app's (the can-do items and consultation topics) before each database test that may follow one."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("_django_db_helper")
+    import importlib
+
+    from django.apps import apps
+
+    from outreach.models import ConsultationTopic, SkillItem
+
+    if not SkillItem.objects.exists():
+        importlib.import_module("outreach.migrations.0002_load_skill_items").load(apps, None)
+    if not ConsultationTopic.objects.exists():
+        importlib.import_module("outreach.migrations.0004_load_consultation_topics").load(apps, None)

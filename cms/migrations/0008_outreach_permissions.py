@@ -35,5 +35,5 @@ def grant(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("cms", "0007_session_staff_permissions"), ("outreach", "0004_load_consultation_topics")]
+    dependencies = [("cms", "0007_session_staff_permissions"), ("outreach", "0006_consultation_updated_at")]
     operations = [migrations.RunPython(grant, migrations.RunPython.noop)]
