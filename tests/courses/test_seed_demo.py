@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Avg, Count, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from wagtail.models import ModelLogEntry, Page, PageLogEntry, Revision
@@ -22,6 +22,7 @@ from wagtail.models import ModelLogEntry, Page, PageLogEntry, Revision
 from cms.roles import ALL_ROLES, PARTNER_INSTRUCTOR, PARTNER_MANAGER
 from courses.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS, FULL_SESSION_NOTE, SENIOR_BANDS
 from courses.models import CourseGroupPage, CoursePage, Participant, Registration, Session
+from outreach.models import Consultation, InternetUsageRate, KpiTarget, PopulationFigure, SelfAssessment, SkillScore
 from partners.models import Partner, PartnerMembership, Venue, Ward
 
 pytestmark = pytest.mark.django_db
@@ -44,13 +45,20 @@ def fingerprint():
         *[f"session__{field}" for field in session], "participant__name", "participant__email", "participant__phone",
         "status", "channel", "booked_by", "booker_name", "booker_relationship", "booker_email", "booker_phone",
         Coalesce("waitlist_position", 0)))
-    return sessions, people, registrations
+    consultations = sorted(Consultation.objects.values_list(
+        "date", "place", "place_ward__code", "age_band", Coalesce("residence_ward__code", Value("")), "outcome",
+        "duration_minutes"))
+    assessments = sorted(SelfAssessment.objects.values_list(
+        "registration__participant__name", "registration__session__starts_at", "kind", "source",
+        Count("scores"), Coalesce(Sum("scores__score"), 0)))
+    return sessions, people, registrations, consultations, assessments
 
 
 def counts():
     User = get_user_model()
     models = [Partner, Venue, Ward, CoursePage, Page, Revision, Session, Participant, Registration, User,
-              PartnerMembership, ModelLogEntry, PageLogEntry]
+              PartnerMembership, ModelLogEntry, PageLogEntry, Consultation, SelfAssessment, SkillScore,
+              PopulationFigure, InternetUsageRate, KpiTarget]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -76,6 +84,7 @@ def test_seed_demo():
     check_sessions()
     check_registrations()
     check_participants()
+    check_outreach()
     check_logins(output)
 
     before, changed = counts(), last_changes()
@@ -183,6 +192,41 @@ def check_participants():
         assert re.fullmatch(r"\S+ \S+", name) and re.fullmatch(r"[ァ-ヶー]+ [ァ-ヶー]+", kana)
         assert not email or email.endswith("@example.jp")
         assert not phone or re.fullmatch(r"0[789]0\d{8}", phone)
+
+
+def check_outreach():
+    """Reference data as shipped; self-assessments and consultations at the shares and skews the demo promises."""
+    census = PopulationFigure.objects.filter(year=2020)
+    assert census.aggregate(total=Sum("population"))["total"] == 1_539_081
+    assert KpiTarget.objects.exists() and InternetUsageRate.objects.filter(age_band="all").exists()
+
+    attended = Registration.objects.filter(status=Status.ATTENDED).count()
+    kinds = Counter(SelfAssessment.objects.values_list("kind", flat=True))
+    assert 0.55 <= kinds["pre"] / attended <= 0.65 and 0.4 <= kinds["post"] / attended <= 0.5
+    assert set(SelfAssessment.objects.values_list("source", flat=True)) == {"paper", "tablet", "online"}
+    assert not SelfAssessment.objects.filter(scores__isnull=True).exists()
+    assert not SelfAssessment.objects.exclude(registration__status=Status.ATTENDED).exists()
+    mean = {kind: SkillScore.objects.filter(assessment__kind=kind).aggregate(mean=Avg("score"))["mean"]
+            for kind in ("pre", "post")}
+    assert mean["post"] > mean["pre"] + 0.3
+    # Scores are on the course's own items (all twelve for a course that names none).
+    taught = set(CoursePage.skills.through.objects.values_list("coursepage_id", "skillitem_id"))
+    courses_with_items = {course for course, _item in taught}
+    scored = set(SkillScore.objects.values_list("assessment__registration__session__course_id", "item_id"))
+    assert all(pair in taught for pair in scored if pair[0] in courses_with_items)
+
+    consultations = Consultation.objects.all()
+    total = consultations.count()
+    today = timezone.localdate()
+    assert 1400 <= total <= 1600
+    assert consultations.filter(date__gt=today).count() == 0
+    assert consultations.filter(date__lt=today - timedelta(days=620)).count() == 0
+    assert consultations.filter(date__lt=today - timedelta(days=480)).exists()
+    assert consultations.filter(age_band__in=SENIOR_BANDS).count() / total > 0.6
+    assert consultations.filter(outcome="solved").count() / total > 0.6
+    assert not consultations.filter(topics__isnull=True).exists()
+    assert consultations.values("place_ward").distinct().count() == 7
+    assert consultations.values("place").distinct().count() == 3
 
 
 def check_logins(output):

@@ -1,12 +1,15 @@
-"""Realistic demo data for Kawasaki: partners, venues, courses, ~300 sessions and ~4,000 registrations.
+"""Realistic demo data for Kawasaki: partners, venues, courses, ~300 sessions and ~4,000 registrations, can-do
+self-assessments of the classes held, ~1,500 support-desk consultations, and the reference data (population,
+internet-usage rates, KPI targets: the shipped defaults, loaded by outreach.reference_data).
 
 Dates are relative to today in the site's time zone (Asia/Tokyo): history from the start of the previous fiscal
 year up to yesterday, today's classes on a weekday, and the next two months. Everything else comes from one
 fixed random seed, so two runs on the same day give the same data.
 
 Idempotent: partners, venues, topics, courses and users are looked up by name before they are created and are
-never changed; sessions and their registrations are seeded only into a database that has no session yet. Running
-the command again adds nothing and changes nothing.
+never changed; sessions and their registrations are seeded only into a database that has no session yet,
+self-assessments, consultations and each table of reference data only where there is none yet. Running the
+command again adds nothing and changes nothing.
 
 History (sessions already held) is written in bulk, as an import would, within the model constraints. Bookings for
 classes still to come go through `courses.services.register`, so seats and the waiting list are handed out by the
@@ -35,7 +38,8 @@ from cms.models import SiteSettings
 from cms.services import ensure_site
 from courses import outbox, services
 from courses.models import CoursePage, Participant, Registration, Session, Topic
-from outreach.models import SkillItem
+from outreach import reference_data
+from outreach.models import Consultation, ConsultationTopic, SelfAssessment, SkillItem, SkillScore
 from partners.models import Partner, PartnerMembership, Venue, Ward
 from partners.services import add_membership, course_group_for, create_partner
 
@@ -378,6 +382,33 @@ UPCOMING_DAYS = 61
 NEARLY_FULL_SESSIONS = 5
 PEOPLE = 2300  # residents who might come; those never drawn are not stored
 
+# --- Can-do self-assessments and support-desk consultations ----------------------------------------------
+
+ASSESSMENT_SEED, CONSULTATION_SEED = SEED + 1, SEED + 2  # their own randomness: sessions stay as they were
+PRE_SHARE = 0.6  # attended registrations with a "before" self-assessment
+POST_SHARE = 0.45  # … with an "after" one, most of them also with a "before":
+POST_AFTER_PRE = 0.6
+POST_WITHOUT_PRE = (POST_SHARE - PRE_SHARE * POST_AFTER_PRE) / (1 - PRE_SHARE)
+# How able people feel before a class, by age band (0 can't … 3 could teach), and how hard each item is.
+ABILITY = {"u20": 2.4, "20-29": 2.4, "30-39": 2.3, "40-49": 2.1, "50-59": 1.8, "60-64": 1.5, "65-69": 1.3,
+           "70-74": 1.1, "75-79": 0.9, "80-84": 0.7, "85+": 0.5, "": 1.0}
+ITEM_EASE = {1: 0.6, 2: 0.2, 3: 0.3, 4: -0.1, 5: 0.5, 6: 0.0, 7: -0.4, 8: -0.2, 9: -0.7, 10: -0.2, 11: -0.3,
+             12: -0.3}
+PRE_SOURCES = (("paper", 45), ("tablet", 40), ("online", 15))
+POST_SOURCES = (("tablet", 50), ("paper", 35), ("online", 15))
+
+CONSULTATIONS = 1500
+CONSULTATION_DAYS = 608  # about 20 months back from today
+CONSULTATION_AGES = {"u20": 0.3, "20-29": 0.8, "30-39": 1.2, "40-49": 2.5, "50-59": 4.5, "60-64": 6, "65-69": 13,
+                     "70-74": 21, "75-79": 21, "80-84": 15, "85+": 8, "": 4}
+# By the topics' English names (outreach migration 0004); topics added since weigh 3.
+CONSULTATION_TOPICS = {"Basic smartphone use": 26, "Internet and Wi-Fi": 10, "LINE and messaging": 16,
+                       "My Number Card": 18, "Mynaportal and health-insurance card": 11,
+                       "Online applications to the city": 6, "Cashless payment": 7, "Online medical appointments": 4,
+                       "Maps and transport": 4, "Scams and security": 9, "Other": 5}
+CONSULTATION_PLACES = (("ward_office", 68), ("community_centre", 22), ("outreach_event", 10))
+CONSULTATION_MINUTES = (10, 15, 15, 15, 20, 20, 25, 30, 30, 40, 45, 60)
+
 # --- People ------------------------------------------------------------------------------------------------
 
 
@@ -518,7 +549,8 @@ class Command(BaseCommand):
             f"Demo data ready in {elapsed:.1f} s: {Partner.objects.count()} partners, {Venue.objects.count()} "
             f"venues, {CoursePage.objects.count()} courses, {Session.objects.count()} sessions, "
             f"{Registration.objects.count()} registrations, {participants} participants "
-            f"({seniors * 100 // max(participants, 1)}% aged 65+)."))
+            f"({seniors * 100 // max(participants, 1)}% aged 65+), {SelfAssessment.objects.count()} "
+            f"self-assessments, {Consultation.objects.count()} support-desk consultations."))
         if not seeded:
             self.stdout.write("The database already had sessions: sessions and registrations were left as they "
                               "are (seed an empty database for the full demo).")
@@ -543,10 +575,17 @@ class DemoSeeder:
         """Create whatever is missing. Returns whether sessions and registrations were seeded."""
         self.site_settings(site)
         self.wards = self.load_wards()
+        self.load_reference_data()
         self.partners = self.ensure_partners()
         self.users = self.ensure_users()
         self.venues = self.ensure_venues()
         self.courses = self.ensure_courses()
+        seeded = self.seed_sessions()
+        self.seed_self_assessments()
+        self.seed_consultations()
+        return seeded
+
+    def seed_sessions(self) -> bool:
         if Session.objects.exists():
             return False
         self.partner_venues = {
@@ -573,6 +612,17 @@ class DemoSeeder:
             settings.phone_hours = "平日 9:00〜17:00"
             settings.phone_hours_en = "Weekdays 9:00–17:00"
             settings.save()
+
+    def load_reference_data(self):
+        """The shipped population, internet-usage and KPI figures, for each table that is still empty (figures a
+        city officer has imported since are left as they are)."""
+        files = {kind: path for kind, path in reference_data.DEFAULT_FILES.items()
+                 if not reference_data.MODELS[kind].objects.exists()}
+        if files:
+            try:
+                reference_data.load_defaults(files=files)
+            except reference_data.ReferenceDataError as error:
+                raise CommandError("\n".join(error.messages)) from error
 
     def load_wards(self) -> dict[str, Ward]:
         wards = {ward.code: ward for ward in Ward.objects.all()}
@@ -996,24 +1046,134 @@ class DemoSeeder:
                         services.cancel_registration(registration=registration)
 
 
-def _bulk_create_keeping_timestamps(model, objects: list, batch_size: int = 500):
+    # --- Can-do self-assessments -------------------------------------------------------------------------------
+
+    def seed_self_assessments(self):
+        """Before and after self-assessments for the classes held: about 60% of attended registrations have a
+        "before", about 45% an "after" (most of those both), on the course's can-do items (all twelve when it names
+        none). People rate themselves lower the older they are; "after" tends higher on the items taught.
+        Written in bulk, as typed in from paper or entered on the class tablet or online."""
+        if SelfAssessment.objects.exists():
+            return
+        items = {item.number: item.pk for item in SkillItem.objects.all()}
+        if not items:
+            return
+        rng = random.Random(ASSESSMENT_SEED)
+        taught: dict[int, list[int]] = {}
+        for course_id, number in CoursePage.skills.through.objects.values_list("coursepage_id", "skillitem__number"):
+            taught.setdefault(course_id, []).append(number)
+        attended = Registration.objects.filter(status=Status.ATTENDED).order_by("pk").values_list(
+            "pk", "session__course_id", "participant__age_band", "session__starts_at", "session__ends_at")
+        paper_clerk = self.users["callcentre"]
+        assessments, answers = [], []
+        for pk, course_id, band, starts_at, ends_at in attended:
+            numbers = sorted(taught.get(course_id) or items)
+            has_pre = rng.random() < PRE_SHARE
+            has_post = rng.random() < (POST_AFTER_PRE if has_pre else POST_WITHOUT_PRE)
+            if not (has_pre or has_post):
+                continue
+            before = {n: self.self_rating(rng, band, n) for n in numbers}
+            for kind, wanted, sources in ((SelfAssessment.Kind.PRE, has_pre, PRE_SOURCES),
+                                          (SelfAssessment.Kind.POST, has_post, POST_SOURCES)):
+                if not wanted:
+                    continue
+                source = rng.choices(*zip(*sources, strict=True))[0]
+                if kind == SelfAssessment.Kind.PRE:
+                    scores = before
+                    when = (starts_at - timedelta(days=rng.randint(1, 6)) if source == "online"
+                            else starts_at + timedelta(minutes=rng.randint(2, 10)))
+                else:
+                    scores = {n: min(3, max(0, score + rng.choices((-1, 0, 1, 2), (2, 33, 55, 10))[0]))
+                              for n, score in before.items()}
+                    when = (min(ends_at + timedelta(hours=rng.randint(2, 72)), self.now) if source == "online"
+                            else ends_at - timedelta(minutes=rng.randint(3, 10)))
+                assessments.append(SelfAssessment(
+                    registration_id=pk, kind=kind, source=source, submitted_at=when,
+                    entered_by=paper_clerk if source == "paper" else None))
+                answers.append(scores)
+        SelfAssessment.objects.bulk_create(assessments, batch_size=1000)
+        SkillScore.objects.bulk_create(
+            [SkillScore(assessment_id=assessment.pk, item_id=items[number], score=score)
+             for assessment, scores in zip(assessments, answers, strict=True) for number, score in scores.items()],
+            batch_size=2000)
+
+    @staticmethod
+    def self_rating(rng: random.Random, band: str, number: int) -> int:
+        return min(3, max(0, round(rng.gauss(ABILITY.get(band, 1.0) + ITEM_EASE.get(number, 0), 0.7))))
+
+    # --- Support-desk consultations --------------------------------------------------------------------------
+
+    def seed_consultations(self):
+        """About 1,500 consultations at the ward offices' digital support desks over the last 20 months, busier
+        lately: mostly people aged 65 and over, most solved on the spot, some sent to a class. Recorded by the
+        call-centre demo login; written in bulk as an import would."""
+        if Consultation.objects.exists():
+            return
+        topics = list(ConsultationTopic.objects.all())
+        if not topics:
+            return
+        rng = random.Random(CONSULTATION_SEED)
+        days = [self.today - timedelta(days=n) for n in range(CONSULTATION_DAYS)]
+        open_days = [day for day in days if is_class_day(day)]
+        day_weights = [1 + (day - days[-1]).days / CONSULTATION_DAYS for day in open_days]  # growing
+        ward_codes = list(ALL_WARDS)
+        ward_weights = [WARD_POPULATION[code] for code in ward_codes]
+        bands, band_weights = zip(*CONSULTATION_AGES.items(), strict=True)
+        topic_weights = [CONSULTATION_TOPICS.get(topic.name_en, 3) for topic in topics]
+        places, place_weights = zip(*CONSULTATION_PLACES, strict=True)
+        clerk = self.users["callcentre"]
+        rows, chosen_topics = [], []
+        for _n in range(CONSULTATIONS):
+            day = rng.choices(open_days, day_weights)[0]
+            place = rng.choices(places, place_weights)[0]
+            if place == "outreach_event" and rng.random() < 0.3:  # events are sometimes on a Saturday
+                saturday = day + timedelta(days=5 - day.weekday())
+                day = saturday if saturday < self.today else day
+            code = rng.choices(ward_codes, ward_weights)[0]
+            roll = rng.random()
+            residence = (self.wards[code] if roll < 0.82
+                         else self.wards[rng.choice(ward_codes)] if roll < 0.92 else None)
+            band = rng.choices(bands, band_weights)[0]
+            solved = 62 if band in ("80-84", "85+") else 76
+            outcome = rng.choices(("solved", "referred_class", "referred_elsewhere"), (solved, 92 - solved, 8))[0]
+            picked = []
+            for _topic in range(rng.choices((1, 2, 3), (62, 30, 8))[0]):
+                topic = rng.choices(topics, topic_weights)[0]
+                if topic not in picked:
+                    picked.append(topic)
+            recorded = datetime.combine(day, time(rng.randint(9, 16), rng.randrange(0, 60, 5)), tzinfo=self.tz)
+            rows.append(Consultation(
+                date=day, place=place, place_ward=self.wards[code], age_band=band, residence_ward=residence,
+                outcome=outcome, duration_minutes=rng.choice(CONSULTATION_MINUTES), recorded_by=clerk,
+                created_at=min(recorded + timedelta(minutes=rng.randint(1, 30)), self.now)))
+            chosen_topics.append(picked)
+        _bulk_create_keeping_timestamps(Consultation, rows, fields=("created_at",))
+        through = Consultation.topics.through
+        through.objects.bulk_create(
+            [through(consultation_id=row.pk, consultationtopic_id=topic.pk)
+             for row, picked in zip(rows, chosen_topics, strict=True) for topic in picked], batch_size=2000)
+
+
+def _bulk_create_keeping_timestamps(model, objects: list, batch_size: int = 500,
+                                    fields: tuple[str, ...] = ("created_at", "updated_at")):
     """bulk_create, keeping the created/updated times the objects were given, so that history keeps the dates
     it happened on.
 
     auto_now_add and auto_now overwrite them on insert, so they are written back afterwards in one executemany
     (bulk_update would build a CASE expression of thousands of branches, several times slower).
     """
-    stamps = [(obj.created_at, obj.updated_at) for obj in objects]
+    stamps = [tuple(getattr(obj, name) for name in fields) for obj in objects]
     model.objects.bulk_create(objects, batch_size=batch_size)
     meta = model._meta
-    created, updated = meta.get_field("created_at"), meta.get_field("updated_at")
+    columns = [meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
-    sql = (f"UPDATE {quote(meta.db_table)} SET {quote(created.column)} = %s, {quote(updated.column)} = %s "
-           f"WHERE {quote(meta.pk.column)} = %s")
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
     rows = []
-    for obj, (created_at, updated_at) in zip(objects, stamps, strict=True):
-        obj.created_at, obj.updated_at = created_at, updated_at
-        rows.append((created.get_db_prep_value(created_at, connection),
-                     updated.get_db_prep_value(updated_at, connection), obj.pk))
+    for obj, values in zip(objects, stamps, strict=True):
+        for name, value in zip(fields, values, strict=True):
+            setattr(obj, name, value)
+        rows.append((*(column.get_db_prep_value(value, connection) for column, value in zip(columns, values,
+                                                                                              strict=True)), obj.pk))
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)

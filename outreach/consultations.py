@@ -1,0 +1,233 @@
+"""Support-desk consultations (デジタル相談): recording one at the desk, changing one, importing a spreadsheet of
+them, and the listings the admin shows.
+
+A consultation holds no personal data by design (an age band, a ward, topics, an outcome), so the audit log records
+the entry itself. One rule set (`consultation_errors`) checks a consultation wherever it comes from: the entry form,
+the edit form and every row of an import.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date as Date
+from datetime import datetime, time
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from wagtail.models import ModelLogEntry
+
+from courses import spreadsheets
+from courses.audit import log
+from outreach.models import AGE_BAND_CHOICES, Consultation, ConsultationTopic
+from partners.models import Ward
+
+RECORDED = "outreach.consultation.recorded"
+CHANGED = "outreach.consultation.changed"
+IMPORTED = "outreach.consultation.imported"
+LOG_ACTIONS = {RECORDED: gettext_lazy("Support-desk consultation recorded"),
+               CHANGED: gettext_lazy("Support-desk consultation changed"),
+               IMPORTED: gettext_lazy("Support-desk consultations imported")}
+
+IMPORT_KIND = "consultations"
+DEFAULT_DURATION = 15
+MIN_DURATION, MAX_DURATION = 1, 600
+AGE_BANDS = {code for code, _label in AGE_BAND_CHOICES}
+
+
+# --- The rules ------------------------------------------------------------------------------------------------
+
+
+def consultation_errors(*, date: Date | None, place: str | None, place_ward: Ward | None, age_band: str | None,
+                        residence_ward: Ward | None, topics, outcome: str | None, duration_minutes: int | None,
+                        today: Date | None = None) -> dict[str, list[str]]:
+    """Every problem of a consultation, keyed by field name (empty when it may be saved). The ward of residence
+    is optional (not given, or from outside the city); an empty age band means "not given"."""
+    today = today or timezone.localdate()
+    errors: dict[str, list[str]] = {}
+
+    def add(field, message):
+        errors.setdefault(field, []).append(str(message))
+
+    if date is None:
+        add("date", _("Give the date of the consultation."))
+    elif date > today:
+        add("date", _("The date %(date)s is in the future.") % {"date": date.isoformat()})
+    if not place:
+        add("place", _("Give the place of the consultation."))
+    elif place not in Consultation.Place.values:
+        add("place", _("“%(value)s” is not a place of consultation.") % {"value": place})
+    if place_ward is None:
+        add("place_ward", _("Give the ward where the consultation took place."))
+    if age_band and age_band not in AGE_BANDS:
+        add("age_band", _("“%(value)s” is not an age band.") % {"value": age_band})
+    if not list(topics or ()):
+        add("topics", _("Give at least one topic."))
+    if not outcome:
+        add("outcome", _("Give the outcome."))
+    elif outcome not in Consultation.Outcome.values:
+        add("outcome", _("“%(value)s” is not an outcome.") % {"value": outcome})
+    if duration_minutes is None:
+        add("duration_minutes", _("Give the length in minutes."))
+    elif not MIN_DURATION <= duration_minutes <= MAX_DURATION:
+        add("duration_minutes", _("The length must be between %(min)d and %(max)d minutes.")
+            % {"min": MIN_DURATION, "max": MAX_DURATION})
+    return errors
+
+
+def _check(**fields) -> None:
+    errors = consultation_errors(**fields)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _log_data(consultation: Consultation, topics) -> dict:
+    return {"date": consultation.date.isoformat(), "place": consultation.place,
+            "place_ward": consultation.place_ward_id, "age_band": consultation.age_band,
+            "residence_ward": consultation.residence_ward_id, "topics": sorted(topic.pk for topic in topics),
+            "outcome": consultation.outcome, "duration_minutes": consultation.duration_minutes}
+
+
+def _user(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
+
+
+# --- Recording and changing -------------------------------------------------------------------------------------
+
+
+def record_consultation(*, date: Date, place: str, place_ward: Ward, age_band: str, residence_ward: Ward | None,
+                        topics, outcome: str, duration_minutes: int, actor) -> Consultation:
+    """Save one consultation as recorded at the desk, with its topics, and log it. Raises ValidationError (keyed
+    by field) when it breaks a rule of `consultation_errors`."""
+    topics = list(topics)
+    _check(date=date, place=place, place_ward=place_ward, age_band=age_band, residence_ward=residence_ward,
+           topics=topics, outcome=outcome, duration_minutes=duration_minutes)
+    with transaction.atomic():
+        consultation = Consultation.objects.create(
+            date=date, place=place, place_ward=place_ward, age_band=age_band or "", residence_ward=residence_ward,
+            outcome=outcome, duration_minutes=duration_minutes, recorded_by=_user(actor))
+        consultation.topics.set(topics)
+        log(consultation, RECORDED, user=_user(actor), data=_log_data(consultation, topics))
+    return consultation
+
+
+def update_consultation(*, consultation: Consultation, date: Date, place: str, place_ward: Ward, age_band: str,
+                        residence_ward: Ward | None, topics, outcome: str, duration_minutes: int,
+                        actor) -> Consultation:
+    """Correct a recorded consultation (same rules as recording it); logs what it was changed to."""
+    topics = list(topics)
+    _check(date=date, place=place, place_ward=place_ward, age_band=age_band, residence_ward=residence_ward,
+           topics=topics, outcome=outcome, duration_minutes=duration_minutes)
+    with transaction.atomic():
+        locked = Consultation.objects.select_for_update().get(pk=consultation.pk)
+        locked.date, locked.place, locked.place_ward = date, place, place_ward
+        locked.age_band, locked.residence_ward = age_band or "", residence_ward
+        locked.outcome, locked.duration_minutes = outcome, duration_minutes
+        locked.save()
+        locked.topics.set(topics)
+        log(locked, CHANGED, user=_user(actor), data=_log_data(locked, topics))
+    return locked
+
+
+# --- Defaults and listings --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsualPlace:
+    place: str
+    place_ward: Ward | None
+
+
+def usual_place(user) -> UsualPlace:
+    """Where `user` usually works: the place and ward of the consultation they recorded last; the first time, a
+    ward office in the first ward."""
+    last = (Consultation.objects.filter(recorded_by=user).select_related("place_ward")
+            .order_by("-created_at", "-pk").first()) if getattr(user, "pk", None) else None
+    if last is not None:
+        return UsualPlace(last.place, last.place_ward)
+    return UsualPlace(Consultation.Place.WARD_OFFICE, Ward.objects.order_by("sort_order", "code").first())
+
+
+def with_details(queryset: QuerySet) -> QuerySet:
+    """What a listing shows of each consultation, in a fixed number of queries."""
+    return queryset.select_related("place_ward", "residence_ward", "recorded_by").prefetch_related(
+        Prefetch("topics", queryset=ConsultationTopic.objects.order_by("sort_order", "name")))
+
+
+def recorded_today(user, *, now: datetime | None = None) -> QuerySet:
+    """The consultations `user` recorded today (whatever date they were for), latest first."""
+    now = now or timezone.now()
+    start = datetime.combine(timezone.localdate(now), time.min, tzinfo=timezone.get_current_timezone())
+    return with_details(Consultation.objects.filter(recorded_by=user, created_at__gte=start)
+                        .order_by("-created_at", "-pk"))
+
+
+@dataclass
+class ConsultationFilters:
+    date_from: Date | None = None
+    date_to: Date | None = None
+    place_ward: Ward | None = None
+    residence_ward: Ward | None = None
+    place: str = ""
+    outcome: str = ""
+    topic: ConsultationTopic | None = None
+
+
+def filter_consultations(filters: ConsultationFilters) -> QuerySet:
+    queryset = Consultation.objects.all()
+    if filters.date_from:
+        queryset = queryset.filter(date__gte=filters.date_from)
+    if filters.date_to:
+        queryset = queryset.filter(date__lte=filters.date_to)
+    if filters.place_ward:
+        queryset = queryset.filter(place_ward=filters.place_ward)
+    if filters.residence_ward:
+        queryset = queryset.filter(residence_ward=filters.residence_ward)
+    if filters.place:
+        queryset = queryset.filter(place=filters.place)
+    if filters.outcome:
+        queryset = queryset.filter(outcome=filters.outcome)
+    if filters.topic:
+        queryset = queryset.filter(topics=filters.topic)
+    return with_details(queryset.order_by("-date", "-created_at", "-pk"))
+
+
+# --- Importing a spreadsheet -----------------------------------------------------------------------------------
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def earlier_import(digest: str) -> ModelLogEntry | None:
+    """The log entry of an earlier import of the very same file, if any (importing it again would count every
+    consultation twice)."""
+    return ModelLogEntry.objects.filter(action=IMPORTED, data__sha256=digest).order_by("-timestamp").first()
+
+
+def preview_import(table: spreadsheets.Table, *, user) -> spreadsheets.ImportReport:
+    """What importing `table` would add, row by row, writing nothing."""
+    from outreach.resources import ConsultationResource, run_import
+
+    return run_import(ConsultationResource(user=user), table, dry_run=True)
+
+
+def import_consultations(table: spreadsheets.Table, *, user, filename: str = "",
+                         digest: str = "") -> spreadsheets.ImportReport:
+    """Add every row of `table` as a consultation recorded by `user`, in one transaction, or none: raises
+    spreadsheets.ImportRefused (nothing written) when any row is in error. One audit entry for the file."""
+    from outreach.resources import ConsultationResource, run_import
+
+    with transaction.atomic():
+        report = run_import(ConsultationResource(user=user), table, dry_run=False)
+        if not report.ok:
+            transaction.set_rollback(True)
+        else:
+            log(spreadsheets.audit_target(user, set()), IMPORTED, user=_user(user),
+                data={"file": filename[:200], "format": table.format, "rows": report.total, "created": report.new,
+                      "sha256": digest})
+    if not report.ok:
+        raise spreadsheets.ImportRefused(report)
+    return report
