@@ -295,6 +295,7 @@ class RosterView(RosterBaseView):
             seats_left=max(session.capacity - summary["seated"], 0), closed_reason=reason,
             can_mark=not reason and can_change_attendance(user),
             walk_in_form=walk_in_form or WalkInForm(), can_book=can_use_call_centre(user),
+            can_assess=user.has_perm("outreach.add_selfassessment"),
             book_url=reverse("call_centre:book", args=[session.pk]), status=status)
 
 

@@ -19,6 +19,8 @@ from django.utils import translation
 
 from cms.models import SiteSettings
 from courses.models import Registration, Session, Topic
+from outreach.assessment_tokens import assessment_path
+from outreach.models import SelfAssessment
 from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE
 
@@ -49,6 +51,7 @@ class Scenario:
     privacy: str
     ward_id: int
     open_session_id: int
+    check: str
 
     def fresh_cancel(self) -> str:
         """The cancel page of a new registration: cancelling is a one-time action, and each visit makes one."""
@@ -102,6 +105,9 @@ PAGES = [
     PublicPage("classes-search", lambda s: "/classes/?q=スマホ", expect=".link-list"),
     PublicPage("classes-filtered", lambda s: f"/classes/?ward={s.ward_id}&level=beginner&free=on&page=2",
                expect=".more-filters[open]"),
+    PublicPage("can-do-check", lambda s: s.check, expect="main form fieldset"),
+    PublicPage("can-do-check-errors", lambda s: s.check, status=400, action=submit_form, expect="#form-errors"),
+    PublicPage("opendata", lambda s: "/opendata/", expect="main ul"),
     PublicPage("calendar", lambda s: "/calendar/{0.year}/{0.month}/?ward={1}".format(
         Session.objects.filter(pk=s.open_session_id).dates("starts_at", "month")[0], s.ward_id),
         expect=".month-calendar .calendar-open"),
@@ -142,7 +148,8 @@ def scenario(site) -> Scenario:
             register_full=f"{course.url}sessions/{full.pk}/register/",
             confirmed=confirmed.get_manage_url(), waitlisted=waiting.get_manage_url(),
             cancel=confirmed.get_cancel_url(), privacy=SiteSettings.for_site(site).privacy_policy_page.url,
-            ward_id=venue.ward_id, open_session_id=open_session.pk)
+            ward_id=venue.ward_id, open_session_id=open_session.pk,
+            check=assessment_path(confirmed, SelfAssessment.Kind.PRE))
 
 
 def visit(page, live_server, spec: PublicPage, scenario: Scenario, lang: str):
@@ -300,8 +307,9 @@ def test_no_horizontal_scrolling_at_320px_and_large_type(live_server, open_page,
     assert not problems, "At 320 px:\n  " + "\n  ".join(problems)
 
 
-# Words that are the same in Japanese text (names of products and services residents learn about).
-LATIN_IN_JAPANESE = {"LINE", "iPhone", "Android", "Wi", "Fi", "NPO", "ICT", "SMS", "QR", "PayPay", "Zoom"}
+# Words that are the same in Japanese text (names of products and services residents learn about, and the
+# national event list's column names "NO" and "URL").
+LATIN_IN_JAPANESE = {"LINE", "iPhone", "Android", "Wi", "Fi", "NPO", "ICT", "SMS", "QR", "PayPay", "Zoom", "NO", "URL"}
 ENGLISH_TEXT = """() => {
     const found = new Set([document.title]);
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
