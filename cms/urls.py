@@ -23,6 +23,7 @@ if settings.DEBUG:
 # Public pages: Japanese at /, English at /en/.
 urlpatterns += i18n_patterns(
     path("", include("courses.urls")),
+    path("", include("outreach.urls")),
     path("", include(wagtail_urls)),
     prefix_default_language=False,
 )
