@@ -50,7 +50,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -346,11 +346,16 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
     except Exception as exc:
         logger.exception("message %s: unexpected error while sending; will retry", message.pk)
         return _retry_later(message, worker_id, now=now, error=f"{type(exc).__name__}: {exc}")
-    # Recorded at once, in one statement of its own: the window in which a crash repeats the message.
+    # Recorded at once, in one statement of its own: the window in which a crash repeats the message. The copy of
+    # what was sent is kept only while the row still has its recipient: a resident's data erased (courses.retention)
+    # while this worker was sending stays erased.
+    still_addressed = ~Q(to_email="")
     OutgoingMessage.objects.filter(pk=message.pk).update(
         status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
-        sendgrid_message_id=getattr(email, "sendgrid_message_id", "") or "", subject=rendered.subject[:255],
-        body_text=rendered.text, lease_expires_at=None, claimed_by="", updated_at=timezone.now())
+        sendgrid_message_id=getattr(email, "sendgrid_message_id", "") or "",
+        subject=Case(When(still_addressed, then=Value(rendered.subject[:255])), default=Value("")),
+        body_text=Case(When(still_addressed, then=Value(rendered.text)), default=Value("")),
+        lease_expires_at=None, claimed_by="", updated_at=timezone.now())
     return Status.SENT
 
 

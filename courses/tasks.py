@@ -1,7 +1,7 @@
-"""Background work of the courses app: sending the outbox (courses.outbox).
+"""Background work of the courses app: sending the outbox (courses.outbox), and the retention purge.
 
-All on the "mail" backend (django-tasks-db) and queue, worked by
-`python manage.py db_worker --backend mail --queue-name mail`. Each task takes ids and is idempotent: a message
+The outbox tasks run on the "mail" backend (django-tasks-db) and queue, worked by
+`python manage.py db_worker --backend mail --queue-name mail`; the purge on the default backend. Each task takes ids and is idempotent: a message
 already sent, not due yet or claimed by another worker is left alone, so running a task twice does no harm.
 """
 
@@ -33,3 +33,14 @@ def send_messages_task(message_ids: list[int]) -> dict[str, int]:
 def send_due_messages_task(limit: int | None = None) -> dict[str, int]:
     """Drain every due e-mail (enqueued by the sweeper when messages wait longer than they should)."""
     return dict(outbox.send_due_messages(limit=limit))
+
+
+@task()
+def purge_personal_data_task(dry_run: bool = False) -> dict[str, int]:
+    """The retention purge (courses.retention) on the default backend, for running it on demand; cron runs
+    `manage.py purge_personal_data` daily. Idempotent: anonymised participants are not touched again."""
+    from courses.retention import purge_personal_data
+
+    result = purge_personal_data(dry_run=dry_run)
+    return {"anonymised": result.anonymised, "registrations": result.registrations, "messages": result.messages,
+            "log_entries": result.log_entries}

@@ -5,6 +5,7 @@ from wagtail.admin.menu import MenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
+from courses import data_request_admin  # noqa: F401  (personal-data request pages: registers its own hooks)
 from courses.models import Topic
 from courses.viewsets import call_centre_viewset
 

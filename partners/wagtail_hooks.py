@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.snippets.models import register_snippet
 
+from partners import staff_admin  # noqa: F401  (access review and staff deactivation: registers its own hooks)
 from partners.admin_views import MyCalendarFeedsView
 from partners.viewsets import PartnersGroup
 

@@ -526,3 +526,24 @@ def test_cancelling_a_session_queues_everyone_in_a_constant_number_of_queries(si
     many = cancel_session_queries(30, django_capture_on_commit_callbacks)
     assert many == few, "queueing must not render or query per person in the request"
     assert DBTaskResult.objects.filter(task_path="courses.tasks.send_messages_task").count() == 2
+
+
+def test_a_resident_erased_while_their_message_is_being_sent_stays_erased(site, fake_sendgrid):
+    """courses.retention clears a message's recipient and text; a worker that was sending it at that moment
+    records the outcome without writing the text back."""
+    from courses.retention import anonymise
+
+    registration = register(factories.session())
+    claimed = outbox.claim(worker_id="worker-a")
+    anonymise([registration.participant_id], now=timezone.now())
+    assert outbox.deliver(claimed, worker_id="worker-a") == Status.SENT  # it was already on its way
+    message = OutgoingMessage.objects.get(pk=claimed.pk)
+    assert message.status == Status.SENT
+    assert (message.to_email, message.subject, message.body_text) == ("", "", "")
+
+
+def test_a_sent_message_keeps_its_text_for_the_log(site, fake_sendgrid):
+    register(factories.session())
+    outbox.send_due_messages()
+    message = OutgoingMessage.objects.get()
+    assert message.status == Status.SENT and message.subject and message.body_text
