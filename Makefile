@@ -59,9 +59,17 @@ bench: install messages
 # Re-resolve the newest versions allowed by pyproject.toml into requirements.lock.
 lock:
 	rm -rf /tmp/dekiru-lock && $(PYTHON) -m venv /tmp/dekiru-lock
-	/tmp/dekiru-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/dekiru-lock/bin/pip install --quiet -e '.[dev,s3,redis,sentry,load]'
 	(echo "# Pinned versions of every dependency (pip constraints). Regenerate: make lock"; \
 	 /tmp/dekiru-lock/bin/pip freeze --exclude-editable | grep -v '^-e') > requirements.lock
+
+# Vulnerability audit of the pinned dependencies (PyPA's pip-audit) for a pipeline that can reach the Python Packaging
+# Advisory Database; the development machines and CI cannot, so CI does not run it (docs/operations.md).
+.PHONY: audit
+audit:
+	rm -rf /tmp/dekiru-audit && $(PYTHON) -m venv /tmp/dekiru-audit
+	/tmp/dekiru-audit/bin/pip install --quiet 'pip-audit>=2.7,<3'
+	/tmp/dekiru-audit/bin/pip-audit --requirement requirements.lock --disable-pip --strict
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache

@@ -96,3 +96,25 @@ class MunicipalitySettings(BaseGenericSetting):
 
     def __str__(self):
         return self.name
+
+
+class Heartbeat(models.Model):
+    """When a background process last ran: one row per periodic job or worker, written by cms.heartbeats.beat().
+
+    Read by the readiness endpoint and the admin home panel (cms.health) to warn when a job is late. Holds job
+    names, times and counts only, never personal data."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    last_run_at = models.DateTimeField(_("last run"))
+    last_ok_at = models.DateTimeField(_("last successful run"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True,
+                               help_text=_("What the last run reported (counts)."))
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self):
+        return self.name
+

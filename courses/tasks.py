@@ -1,8 +1,9 @@
 """Background work of the courses app: sending the outbox (courses.outbox), and the retention purge.
 
 The outbox tasks run on the "mail" backend (django-tasks-db) and queue, worked by
-`python manage.py db_worker --backend mail --queue-name mail`; the purge on the default backend. Each task takes ids and is idempotent: a message
-already sent, not due yet or claimed by another worker is left alone, so running a task twice does no harm.
+`python manage.py db_worker --backend mail --queue-name mail`; the purge on the default backend. Each task takes
+ids and is idempotent: a message already sent, not due yet or claimed by another worker is left alone, so running
+a task twice does no harm.
 """
 
 from django_tasks import task

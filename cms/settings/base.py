@@ -111,8 +111,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif not DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # Give up on an unreachable server after a few seconds instead of the operating system's minutes, so that a
+    # request (and the readiness probe, cms.health) fails fast and the load balancer takes the server out.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")))
+else:
     raise ImproperlyConfigured("Dekiru supports SQLite (local runs) and PostgreSQL (CI and production).")
+# The test runner's database, when not test_<name>: lets two checkouts test against one PostgreSQL server.
+if os.environ.get("DATABASE_TEST_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "cms.User"
@@ -126,6 +134,12 @@ else:
     # 2 languages); Django's default of 300 would evict them and rebuild a whole feed after one change.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
                           "LOCATION": "dekiru_cache", "OPTIONS": {"MAX_ENTRIES": 50_000}}}
+
+# Staff sign-ins are the only sessions (residents have no account). They live in the database, which every app
+# server shares, so any server can answer any request: no local state. With Redis they are read from the cache and
+# still written through to the database (a Redis restart signs nobody out).
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if os.environ.get("REDIS_URL")
+                  else "django.contrib.sessions.backends.db")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -156,6 +170,28 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Uploaded media (images, documents) go to local disk by default; with several app servers they must be shared, so
+# DEKIRU_S3_BUCKET switches to an S3-compatible object store (django-storages, the optional `s3` extra). Without
+# access keys boto3 finds credentials itself (AWS_* variables, an instance role).
+DEKIRU_S3_BUCKET = os.environ.get("DEKIRU_S3_BUCKET", "")
+if DEKIRU_S3_BUCKET:
+    _s3 = {
+        "bucket_name": DEKIRU_S3_BUCKET,
+        "endpoint_url": os.environ.get("DEKIRU_S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("DEKIRU_S3_REGION") or None,
+        "custom_domain": os.environ.get("DEKIRU_S3_CUSTOM_DOMAIN") or None,
+        "location": os.environ.get("DEKIRU_S3_PREFIX", ""),
+        "addressing_style": os.environ.get("DEKIRU_S3_ADDRESSING_STYLE") or None,
+        "signature_version": "s3v4",  # signed URLs: SigV2 is retired on AWS and absent from many S3-compatible stores
+        # Signed, expiring URLs by default: the bucket stays private. Turn off for a public bucket behind a CDN.
+        "querystring_auth": env_bool("DEKIRU_S3_QUERYSTRING_AUTH", True),
+        # Two uploads with the same name never replace each other's file.
+        "file_overwrite": False,
+    }
+    if os.environ.get("DEKIRU_S3_ACCESS_KEY_ID"):
+        _s3["access_key"] = os.environ["DEKIRU_S3_ACCESS_KEY_ID"]
+        _s3["secret_key"] = os.environ.get("DEKIRU_S3_SECRET_ACCESS_KEY", "")
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3}
 
 # Wagtail's page editor posts many fields for StreamField-heavy pages.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
@@ -187,6 +223,41 @@ TASKS = {
 DEKIRU_PRIVACY_POLICY_VERSION = os.environ.get("DEKIRU_PRIVACY_POLICY_VERSION", "2026-04")
 # Contact data is deleted or anonymised this many months after the participant's last session.
 DEKIRU_RETENTION_MONTHS = int(os.environ.get("DEKIRU_RETENTION_MONTHS", "13"))
+# Reminders go out this long before a session; the thanks for sessions that ended within the window (courses.outbox).
+DEKIRU_REMINDER_LEAD_HOURS = int(os.environ.get("DEKIRU_REMINDER_LEAD_HOURS", "24"))
+DEKIRU_AFTER_SESSION_WINDOW_HOURS = int(os.environ.get("DEKIRU_AFTER_SESSION_WINDOW_HOURS", "48"))
+# The outbox worker: how long a claimed message is held (far above SENDGRID_TIMEOUT), how often a message is tried,
+# and the exponential backoff between tries (courses.outbox docstring).
+DEKIRU_MAIL_LEASE_SECONDS = int(os.environ.get("DEKIRU_MAIL_LEASE_SECONDS", "300"))
+DEKIRU_MAIL_MAX_ATTEMPTS = int(os.environ.get("DEKIRU_MAIL_MAX_ATTEMPTS", "10"))
+DEKIRU_MAIL_RETRY_BASE_SECONDS = int(os.environ.get("DEKIRU_MAIL_RETRY_BASE_SECONDS", "60"))
+DEKIRU_MAIL_RETRY_CAP_SECONDS = int(os.environ.get("DEKIRU_MAIL_RETRY_CAP_SECONDS", str(6 * 60 * 60)))
+# A resident asking for their confirmation again gets at most one e-mail per this many minutes.
+DEKIRU_RESEND_INTERVAL_MINUTES = int(os.environ.get("DEKIRU_RESEND_INTERVAL_MINUTES", "10"))
+# Outreach: dashboard summaries older than this are ignored (computed from raw rows instead); published figures based
+# on fewer people than the threshold are suppressed; the "after" self-assessment link works this many days.
+DEKIRU_OUTREACH_SUMMARY_MAX_AGE_MINUTES = int(os.environ.get("DEKIRU_OUTREACH_SUMMARY_MAX_AGE_MINUTES", "60"))
+DEKIRU_SUPPRESSION_THRESHOLD = int(os.environ.get("DEKIRU_SUPPRESSION_THRESHOLD", "10"))
+DEKIRU_SELF_ASSESSMENT_POST_DAYS = int(os.environ.get("DEKIRU_SELF_ASSESSMENT_POST_DAYS", "60"))
+
+# Heartbeats (cms.heartbeats): each periodic job counts as late when its last run is older than this many minutes
+# (about two missed runs of the crontab in docs/operations.md). None: reported, never late by itself — the mail
+# worker is idle when nothing is due, so it is judged by the outbox instead. DEKIRU_HEARTBEAT_MAX_AGE_MINUTES
+# overrides some, e.g. "send_reminders=90,purge_personal_data=off".
+DEKIRU_HEARTBEATS = {
+    "mail_worker": None,
+    "send_reminders": 60,
+    "sweep_outbox": 20,
+    "refresh_outreach_summaries_recent": 60,
+    "refresh_outreach_summaries": 26 * 60,
+    "purge_personal_data": 26 * 60,
+}
+for _name, _minutes in (item.split("=", 1) for item in env_list("DEKIRU_HEARTBEAT_MAX_AGE_MINUTES") if "=" in item):
+    DEKIRU_HEARTBEATS[_name.strip()] = None if _minutes.strip().lower() in {"", "0", "off", "none"} else int(_minutes)
+# Readiness warns when e-mails wait longer than this past their sending time (the worker is down or too slow).
+DEKIRU_OUTBOX_OVERDUE_MINUTES = int(os.environ.get("DEKIRU_OUTBOX_OVERDUE_MINUTES", "15"))
+# The readiness probe's query gives up after this long (PostgreSQL statement_timeout).
+DEKIRU_READINESS_DB_TIMEOUT_SECONDS = float(os.environ.get("DEKIRU_READINESS_DB_TIMEOUT_SECONDS", "2"))
 
 LOGGING = {
     "version": 1,
@@ -201,3 +272,8 @@ LOGGING = {
         "python_http_client": {"level": "INFO"},
     },
 }
+
+# Security hardening (content security policy, rate limits, login lockout, two-factor authentication).
+from cms.settings import security as _security  # noqa: E402
+
+_security.apply(globals())

@@ -9,6 +9,7 @@ statistics. Running it again anonymises no one twice. `--dry-run` only counts wh
 
 from django.core.management.base import BaseCommand
 
+from cms.heartbeats import beat
 from courses.retention import purge_personal_data
 
 
@@ -28,3 +29,4 @@ class Command(BaseCommand):
             self.stdout.write(f"Anonymised {result.anonymised} participant(s) (last session ended before {cutoff}): "
                               f"{result.registrations} registration(s), {result.messages} message(s), "
                               f"{result.log_entries} log entr(y/ies) rewritten.")
+            beat("purge_personal_data", anonymised=result.anonymised)

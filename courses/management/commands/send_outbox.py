@@ -11,6 +11,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from cms.heartbeats import beat
 from courses import outbox
 
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             if outcomes or not loop:
                 summary = ", ".join(f"{status} {count}" for status, count in sorted(outcomes.items())) or "nothing due"
                 self.stdout.write(f"Outbox: {summary}.")
+            beat("mail_worker", runner="send_outbox", outcomes=dict(outcomes))
             if not loop:
                 return
             if not outcomes:

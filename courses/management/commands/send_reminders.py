@@ -11,6 +11,7 @@ e-mail get a call-list entry instead.
 
 from django.core.management.base import BaseCommand
 
+from cms.heartbeats import beat
 from courses import outbox
 
 
@@ -25,3 +26,4 @@ class Command(BaseCommand):
         reminders = outbox.queue_reminders()
         thanks = 0 if no_after_session else outbox.queue_after_session()
         self.stdout.write(f"Queued {reminders} reminder(s) and {thanks} thank-you message(s).")
+        beat("send_reminders", reminders=reminders, thanks=thanks)

@@ -9,6 +9,7 @@ worker was down). See courses.outbox.sweep.
 
 from django.core.management.base import BaseCommand
 
+from cms.heartbeats import beat
 from courses import outbox
 
 
@@ -20,3 +21,4 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Released {result.released}, failed {result.gave_up}, withdrew {result.calls_withdrawn} call(s); "
             f"{result.overdue} overdue" + (" (drain task enqueued)." if result.drain_enqueued else "."))
+        beat("sweep_outbox", released=result.released, failed=result.gave_up, overdue=result.overdue)

@@ -10,6 +10,7 @@ from the raw rows (slower, never wrong), so a stopped cron costs speed, not corr
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from cms.heartbeats import beat
 from outreach import metrics, summaries
 
 
@@ -29,3 +30,4 @@ class Command(BaseCommand):
         for refresh in summaries.refresh_years(fiscal_years):
             self.stdout.write(f"FY{refresh.fiscal_year}: as of {timezone.localtime(refresh.as_of):%Y-%m-%d %H:%M:%S}, "
                               f"{refresh.seconds:.2f} s")
+        beat("refresh_outreach_summaries_recent" if recent else "refresh_outreach_summaries")

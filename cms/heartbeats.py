@@ -1,0 +1,168 @@
+"""Heartbeats: the mail worker and each periodic job record when they last ran, so that a stopped cron or worker
+is noticed (the readiness endpoint and the admin home panel, cms.health).
+
+- A periodic job calls `beat("send_reminders", reminders=3)` at the end of its run. A run that crashes never gets
+  there, so its heartbeat goes stale and the job shows as late.
+- The mail worker (django-tasks-db's `db_worker`) records one after its tasks, through django-tasks' task_finished
+  signal, at most once a minute per process; `send_outbox --loop` after each pass. A worker is idle when nothing
+  is due, so it is never late by itself: e-mails waiting past their time (`outbox_status`) are the sign of a worker
+  that is down.
+- How old a job's heartbeat may be before it counts as late is the setting DEKIRU_HEARTBEATS (minutes per name).
+
+Heartbeats hold names, times and counts, never personal data.
+"""
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django_tasks import TaskResultStatus
+from django_tasks.signals import task_finished
+
+logger = logging.getLogger(__name__)
+
+MAIL_WORKER = "mail_worker"
+# The worker writes its heartbeat at most this often per process (it may run thousands of tasks a minute).
+WORKER_BEAT_INTERVAL_SECONDS = 60.0
+
+
+def beat(name: str, ok: bool = True, **details) -> None:
+    """Record that the job or worker `name` ran just now (`ok`: and succeeded), with what it reports (counts).
+
+    One statement (INSERT … ON CONFLICT DO UPDATE). Never raises: a heartbeat that cannot be written must not turn
+    a job that did its work into a failed one; it is logged instead."""
+    from cms.models import Heartbeat
+
+    now = timezone.now()
+    row = Heartbeat(name=name, last_run_at=now, last_ok_at=now if ok else None,
+                    details={**details, "host": socket.gethostname()})
+    update_fields = ["last_run_at", "details", *(["last_ok_at"] if ok else [])]
+    try:
+        with transaction.atomic():
+            Heartbeat.objects.bulk_create([row], update_conflicts=True, unique_fields=["name"],
+                                          update_fields=update_fields)
+    except DatabaseError:
+        logger.warning("heartbeat %s could not be recorded", name, exc_info=True)
+
+
+_last_worker_beat: dict[str, float] = {}
+
+
+@receiver(task_finished, dispatch_uid="dekiru_mail_worker_heartbeat")
+def _mail_task_finished(sender, task_result, **kwargs) -> None:
+    """The mail worker finished a task: record its heartbeat (at most once a minute per process)."""
+    if getattr(task_result, "backend", None) != "mail":
+        return
+    ok = task_result.status != TaskResultStatus.FAILED
+    now = time.monotonic()
+    if ok and now - _last_worker_beat.get(MAIL_WORKER, -WORKER_BEAT_INTERVAL_SECONDS) < WORKER_BEAT_INTERVAL_SECONDS:
+        return
+    _last_worker_beat[MAIL_WORKER] = now
+    beat(MAIL_WORKER, ok=ok, runner="db_worker")
+
+
+# --- Reading them -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    name: str
+    late_after: timedelta | None  # None: never late by itself
+    last_run_at: datetime | None
+    last_ok_at: datetime | None
+    details: dict
+
+    def is_late(self, now: datetime) -> bool:
+        if self.late_after is None:
+            return False
+        return self.last_run_at is None or now - self.last_run_at > self.late_after
+
+    @property
+    def last_run_failed(self) -> bool:
+        return self.last_run_at is not None and (self.last_ok_at is None or self.last_ok_at < self.last_run_at)
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    overdue: int  # e-mails waiting longer than overdue_after past their sending time
+    overdue_after: timedelta
+    failed_last_day: int  # e-mails marked failed in the last 24 hours
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something an administrator should look at. The app can still serve: readiness stays 200."""
+
+    code: str  # job_never_ran, job_late, job_failed, outbox_overdue, outbox_failed
+    subject: str  # the job's name, or "outbox"
+    message: str  # in the active language
+
+
+def expected_jobs() -> dict[str, timedelta | None]:
+    return {name: None if minutes is None else timedelta(minutes=minutes)
+            for name, minutes in getattr(settings, "DEKIRU_HEARTBEATS", {}).items()}
+
+
+def job_statuses() -> list[JobStatus]:
+    """Every expected job, plus any other that recorded a heartbeat, by name."""
+    from cms.models import Heartbeat
+
+    expected = expected_jobs()
+    rows = {row.name: row for row in Heartbeat.objects.all()}
+    statuses = []
+    for name in sorted({*expected, *rows}):
+        row = rows.get(name)
+        statuses.append(JobStatus(name=name, late_after=expected.get(name),
+                                  last_run_at=row.last_run_at if row else None,
+                                  last_ok_at=row.last_ok_at if row else None, details=row.details if row else {}))
+    return statuses
+
+
+def outbox_status(now: datetime | None = None) -> OutboxStatus:
+    from courses.models import OutgoingMessage
+
+    now = now or timezone.now()
+    overdue_after = timedelta(minutes=getattr(settings, "DEKIRU_OUTBOX_OVERDUE_MINUTES", 15))
+    failed = OutgoingMessage.objects.filter(status=OutgoingMessage.Status.FAILED,
+                                            channel=OutgoingMessage.Channel.EMAIL,
+                                            updated_at__gte=now - timedelta(days=1))
+    return OutboxStatus(overdue=OutgoingMessage.objects.due(now - overdue_after).count(), overdue_after=overdue_after,
+                        failed_last_day=failed.count())
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def problems(jobs: list[JobStatus], outbox: OutboxStatus, now: datetime | None = None) -> list[Problem]:
+    """What is wrong with the background work: late or failing jobs, e-mails overdue or failed."""
+    now = now or timezone.now()
+    found = []
+    for job in jobs:
+        if job.is_late(now) and job.last_run_at is None:
+            found.append(Problem("job_never_ran", job.name, _("%(job)s has never run.") % {"job": job.name}))
+        elif job.is_late(now):
+            found.append(Problem("job_late", job.name, _(
+                "%(job)s last ran %(minutes)d minutes ago; it should run at least every %(expected)d minutes.") % {
+                "job": job.name, "minutes": _minutes(now - job.last_run_at), "expected": _minutes(job.late_after)}))
+        elif job.last_run_failed:
+            found.append(Problem("job_failed", job.name, _("The last run of %(job)s failed.") % {"job": job.name}))
+    if outbox.overdue:
+        found.append(Problem("outbox_overdue", "outbox", ngettext(
+            "%(count)d e-mail has waited more than %(minutes)d minutes to be sent: is the mail worker running?",
+            "%(count)d e-mails have waited more than %(minutes)d minutes to be sent: is the mail worker running?",
+            outbox.overdue) % {"count": outbox.overdue, "minutes": _minutes(outbox.overdue_after)}))
+    if outbox.failed_last_day:
+        found.append(Problem("outbox_failed", "outbox", ngettext(
+            "%(count)d e-mail failed in the last 24 hours (see the message log).",
+            "%(count)d e-mails failed in the last 24 hours (see the message log).",
+            outbox.failed_last_day) % {"count": outbox.failed_last_day}))
+    return found
