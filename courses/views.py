@@ -8,6 +8,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from cms.ratelimit import ratelimit_post
 from courses import services
 from courses.forms import RegistrationForm, SessionFilterForm
 from courses.models import Registration, Session
@@ -21,6 +22,7 @@ def _registration_queryset():
 
 
 @require_http_methods(["GET", "POST"])
+@ratelimit_post("registration")
 def register(request, *, course, session_id):
     """The registration form for one session of `course` (served under the course page)."""
     session = get_object_or_404(
@@ -100,6 +102,7 @@ def registration_detail(request, token):
 
 
 @require_http_methods(["GET", "POST"])
+@ratelimit_post("cancel")
 def cancel(request, token):
     registration = registration_from_token(token, _registration_queryset())
     error = None

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from cms.ratelimit import ratelimit_post
 from courses.models import Registration
 from outreach import assessments
 from outreach.assessment_forms import SelfAssessmentForm
@@ -43,6 +44,7 @@ def _load(request, token):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
+@ratelimit_post("self_assessment")
 def check(request, token):
     link, refused = _load(request, token)
     if refused:

@@ -190,7 +190,8 @@ def test_tampered_foreign_and_cross_purpose_tokens_are_404(client, site):
     forged = [
         # Signature changed (not its last character, whose low bits base64 ignores).
         token[:-5] + ("A" if token[-5] != "A" else "B") + token[-4:],
-        token.replace(str(reg.pk), str(other.pk), 1),  # payload changed
+        # Payload changed: another registration's payload under this token's signature.
+        assessment_token(other, Kind.PRE).rsplit(":", 1)[0] + ":" + token.rsplit(":", 1)[1],
         registration_token,  # the registration page's token: another purpose
         signing.Signer(salt=SALT).sign_object([reg.pk, "not-the-key", "pre"]),  # a guessed key
         signing.Signer(salt=SALT).sign_object([reg.pk, reg.token_key, "middle"]),  # an unknown kind
