@@ -9,3 +9,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Hashed static names are a deployment concern; tests render templates without collectstatic.
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
+
+# Rate limits count per client address, and every test client is 127.0.0.1: off, except in the tests of the
+# limits themselves (tests/cms/test_ratelimit.py turns them on).
+RATELIMIT_ENABLE = False

@@ -58,10 +58,13 @@ def message_texts(response) -> list[str]:
 
 
 def started(partner, **fields):
-    """A session of `partner` that started an hour ago (today, or late yesterday just after midnight): attendance
-    is open."""
+    """A session of `partner` that started today, up to an hour ago (just after midnight, a few minutes ago, so
+    that it is among today's classes): attendance is open."""
     course = factories.course(owner=partner)
-    return factories.session(course_page=course, organiser=partner, starts_in=-timedelta(hours=1), **fields)
+    now = timezone.localtime()
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return factories.session(course_page=course, organiser=partner,
+                             starts_in=-min(timedelta(hours=1), since_midnight / 2), **fields)
 
 
 @pytest.fixture
