@@ -1,0 +1,136 @@
+"""The load test's preparation command and its database check (courses/management/commands/loadtest_prepare.py).
+
+A tiny burst through the public registration form (Django's test client, CSRF enforced, as the locustfile sends it)
+must leave exactly min(capacity, people) confirmed per session and nobody registered twice; on PostgreSQL the same
+burst runs from parallel threads, each with its own database connection. The checker must also catch an overbooked
+session, so that the load test's "OK" means something.
+"""
+
+import json
+import re
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from courses import services
+from courses.management.commands.loadtest_prepare import check_burst
+from courses.models import CoursePage, Registration, Session
+from partners.models import Ward
+from tests import factories
+
+CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limit(settings):
+    # Every request of the test client comes from one address; the per-address limit is not what is tested here.
+    settings.RATELIMIT_ENABLE = False
+
+
+def prepare(tmp_path, **options) -> dict:
+    path = tmp_path / "run.json"
+    call_command("loadtest_prepare", output=str(path), **options)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def submit(run: dict, n: int, *, client: Client | None = None, times: int = 1) -> list[int]:
+    """Resident n opens the form of session n mod S and sends it `times` times (a double click). HTTP statuses."""
+    client = client or Client(enforce_csrf_checks=True)
+    path = run["sessions"][n % len(run["sessions"])]["register_path"]
+    form = client.get(path)
+    assert form.status_code == 200
+    token = CSRF_FIELD.search(form.content.decode()).group(1)
+    data = {"csrfmiddlewaretoken": token, "booking_for": "self", "name": f"{run['name_prefix']}{n}",
+            "kana": "フカシケン タロウ", "phone": f"090{n:08d}", "email": f"lt-{n}@example.jp", "age_band": "70-74",
+            "ward": str(Ward.objects.order_by("pk").first().pk), "consent": "on"}
+    return [client.post(path, data).status_code for _ in range(times)]
+
+
+@pytest.mark.django_db
+def test_prepare_creates_open_sessions_on_a_live_course(site, tmp_path):
+    run = prepare(tmp_path, sessions=3, capacity=2)
+
+    assert len(run["sessions"]) == 3
+    sessions = Session.objects.filter(pk__in=[s["id"] for s in run["sessions"]])
+    assert sorted(s.capacity for s in sessions) == [2, 2, 2]
+    for session in sessions:
+        services.check_open_for_registration(session)  # raises if closed, past or cancelled
+    course = CoursePage.objects.get(slug="loadtest-burst")
+    assert course.live and run["course_url"] == course.url
+    assert Client().get(run["sessions"][0]["register_path"]).status_code == 200
+
+    again = prepare(tmp_path, sessions=2, capacity=5)  # a second run: new sessions, same course, new run tag
+    assert {s["id"] for s in again["sessions"]}.isdisjoint({s["id"] for s in run["sessions"]})
+    assert again["run"] != run["run"] and CoursePage.objects.filter(slug="loadtest-burst").count() == 1
+
+
+@pytest.mark.django_db
+def test_burst_through_the_form_confirms_exactly_min_capacity_people(site, tmp_path):
+    run = prepare(tmp_path, sessions=3, capacity=3)
+    # 8 residents over 3 sessions: 3, 3 and 2 people; the last resident double-clicks.
+    statuses = [status for n in range(7) for status in submit(run, n)] + submit(run, 7, times=2)
+
+    assert statuses == [302] * 9
+    ids = [s["id"] for s in run["sessions"]]
+    result = check_burst(ids, name_prefix=run["name_prefix"], expected_people=8)
+    assert result.ok, result.problems
+    assert [(s.people, s.seated, s.waitlisted) for s in result.sessions] == [(3, 3, 0), (3, 3, 0), (2, 2, 0)]
+
+    more = [submit(run, n)[0] for n in range(8, 11)]  # one more person per session: the first two are full now
+    assert more == [302, 302, 302]
+    result = check_burst(ids, name_prefix=run["name_prefix"], expected_people=11)
+    assert result.ok, result.problems
+    assert [(s.seated, s.waitlisted) for s in result.sessions] == [(3, 1), (3, 1), (3, 0)]
+    assert (result.seated, result.duplicates, result.duplicate_people) == (9, 0, 0)
+
+    call_command("loadtest_prepare", check=str(tmp_path / "run.json"), expected_people=11)  # exit 0
+
+
+@pytest.mark.django_db
+def test_check_catches_overbooking_and_duplicates(site, tmp_path):
+    run = prepare(tmp_path, sessions=1, capacity=2)
+    session = Session.objects.get(pk=run["sessions"][0]["id"])
+    person = factories.participant()
+    for _ in range(3):  # written past the services: three seats taken on a session of two
+        factories.registration(session_obj=session)
+    factories.registration(session_obj=session, participant=person, status=Registration.Status.CANCELLED)
+
+    result = check_burst([session.pk], expected_people=3)
+    assert not result.ok
+    assert any("OVERBOOKED" in problem for problem in result.problems)
+    with pytest.raises(SystemExit):
+        call_command("loadtest_prepare", check=str(tmp_path / "run.json"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_burst_on_postgres_leaves_no_overbooking(site, tmp_path):
+    run = prepare(tmp_path, sessions=2, capacity=4)
+    people = 16
+    barrier = threading.Barrier(people)
+    statuses, errors = [], []
+
+    def resident(n):
+        try:
+            client = Client(enforce_csrf_checks=True)
+            barrier.wait(timeout=30)
+            statuses.extend(submit(run, n, client=client, times=2 if n == 0 else 1))
+        except BaseException as exc:  # noqa: BLE001 — every failure counts
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=resident, args=(n,)) for n in range(people)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    assert sorted(statuses) == [302] * (people + 1)
+    result = check_burst([s["id"] for s in run["sessions"]], name_prefix=run["name_prefix"], expected_people=people)
+    assert result.ok, result.problems
+    assert [(s.seated, s.waitlisted) for s in result.sessions] == [(4, 4), (4, 4)]
