@@ -414,7 +414,11 @@ def test_an_online_session_can_move_to_a_venue_and_back(client, world):
 
 
 def test_once_started_only_notes_and_staff_change(client, world):
-    session = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=-timedelta(hours=1))
+    # Started at 10:00 today, or yesterday before 11:00 (when today's 10:00 has not come yet).
+    now = timezone.localtime()
+    day = now.date() if now.hour >= 11 else now.date() - timedelta(days=1)
+    session = daytime_session(course_page=world.course_a, venue=world.venue_a,
+                              starts_in=local(day, 12) - timezone.now())
     factories.registration(session_obj=session)
     client.force_login(world.manager_a)
     form = client.get(url("edit", session.pk)).context["form"]
