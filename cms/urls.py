@@ -28,6 +28,7 @@ if settings.DEBUG:
 urlpatterns += i18n_patterns(
     path("", include("courses.urls")),
     path("", include("outreach.urls")),
+    path("", include("partners.invitation_urls")),
     path("", include(wagtail_urls)),
     prefix_default_language=False,
 )

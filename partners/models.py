@@ -7,7 +7,9 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
 from wagtail.search import index
 
+from cms import roles
 from cms.i18n import localized
+from partners.permissions import CITY_ROLES
 
 
 class Ward(models.Model):
@@ -119,6 +121,95 @@ class StaffCalendarFeed(models.Model):
     @property
     def is_active(self) -> bool:
         return bool(self.key)
+
+
+def role_choices() -> list[tuple[str, str]]:
+    """The staff roles (cms.roles) with their labels in the admin's language."""
+    from partners.access_review import ROLE_LABELS
+
+    return [(name, ROLE_LABELS[name]) for name in roles.ALL_ROLES]
+
+
+# The membership a partner role comes with: the role group gives the permissions, the membership the partner.
+PARTNER_ROLE_MEMBERSHIP = {
+    roles.PARTNER_MANAGER: PartnerMembership.Role.MANAGER,
+    roles.PARTNER_INSTRUCTOR: PartnerMembership.Role.INSTRUCTOR,
+}
+
+
+class StaffInvitation(models.Model):
+    """An invitation to open a staff account with one role, sent by e-mail (partners.invitations).
+
+    Only the SHA-256 hash of the link's secret is stored; the secret itself is made by the mail worker when it
+    sends the e-mail and exists nowhere else. A city role has no partner; a partner role names its partner and
+    the membership it comes with (PARTNER_ROLE_MEMBERSHIP), which the database checks too.
+    """
+
+    class SendStatus(models.TextChoices):
+        WAITING = "waiting", _("Waiting to be sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    email = models.EmailField(_("e-mail"))
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    role = models.CharField(_("role"), max_length=50, choices=role_choices)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="staff_invitations", verbose_name=_("partner"))
+    membership_role = models.CharField(_("role in the partner"), max_length=20, blank=True,
+                                       choices=PartnerMembership.Role.choices)
+    # The inviting administrator's language when they sent it: the e-mail and its link are in that language.
+    language = models.CharField(_("language"), max_length=10, default=settings.LANGUAGE_CODE)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("invited by"))
+    created_at = models.DateTimeField(_("invited"), default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(_("expires"))
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    accepted_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="+", verbose_name=_("account created"))
+    revoked_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    # SHA-256 (hex) of the secret in the link; empty until the first e-mail is being sent.
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Sending. Each invite or resend is a new round; a send task carries its round, so a retry left over from an
+    # earlier round sends nothing. `next_attempt_at`: when a worker may take it (next); None once sent or failed.
+    send_round = models.PositiveIntegerField(default=1, editable=False)
+    send_status = models.CharField(_("e-mail status"), max_length=10, choices=SendStatus.choices,
+                                   default=SendStatus.WAITING)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    send_attempts = models.PositiveIntegerField(_("sending attempts"), default=0)
+    last_error = models.TextField(_("last sending error"), blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("staff invitation")
+        verbose_name_plural = _("staff invitations")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=CITY_ROLES, partner__isnull=True, membership_role="")
+                | models.Q(role=roles.PARTNER_MANAGER, partner__isnull=False,
+                           membership_role=PARTNER_ROLE_MEMBERSHIP[roles.PARTNER_MANAGER])
+                | models.Q(role=roles.PARTNER_INSTRUCTOR, partner__isnull=False,
+                           membership_role=PARTNER_ROLE_MEMBERSHIP[roles.PARTNER_INSTRUCTOR]),
+                name="staff_invitation_role_partner"),
+            models.CheckConstraint(condition=models.Q(accepted_at__isnull=True) | models.Q(revoked_at__isnull=True),
+                                   name="staff_invitation_accepted_or_revoked"),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name} <{self.email}>" if self.full_name else self.email
+
+    @property
+    def full_name(self) -> str:
+        """As the account will have it (AbstractUser.get_full_name)."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
+    def is_usable(self, now=None) -> bool:
+        """Still open: neither accepted, withdrawn nor expired."""
+        return self.accepted_at is None and self.revoked_at is None and not self.is_expired(now)
 
 
 class Venue(index.Indexed, models.Model):

@@ -3,7 +3,8 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.snippets.models import register_snippet
 
-from partners import staff_admin  # noqa: F401  (access review and staff deactivation: registers its own hooks)
+# Each registers its own hooks: staff invitations; the access review and staff deactivation.
+from partners import invitation_admin, staff_admin  # noqa: F401
 from partners.admin_views import MyCalendarFeedsView
 from partners.viewsets import PartnersGroup
 

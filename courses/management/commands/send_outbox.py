@@ -3,7 +3,8 @@ long-running worker with `--loop` (which also runs the sweeper every `--sweep-ev
 
 The usual worker is django-tasks' own: `python manage.py db_worker --backend mail --queue-name mail`. This command
 is for draining a backlog by hand, for a host without the task worker, and for the benchmark. Any number of these
-and of db_worker may run at once: a message is claimed by one of them only.
+and of db_worker may run at once: a message is claimed by one of them only. Staff invitation e-mails that are due
+(partners.invitations) are sent on each pass too, so a host without the task worker (and `make demo`) sends them.
 """
 
 import time
@@ -13,6 +14,7 @@ from django.db import close_old_connections
 
 from cms.heartbeats import beat
 from courses import outbox
+from partners import invitations
 
 
 class Command(BaseCommand):
@@ -33,6 +35,10 @@ class Command(BaseCommand):
                 outbox.sweep()
                 last_sweep = time.monotonic()
             outcomes = outbox.send_due_messages(limit=limit)
+            invitation_outcomes = invitations.send_due_invitations(limit=limit)
+            if invitation_outcomes:
+                summary = ", ".join(f"{status} {count}" for status, count in sorted(invitation_outcomes.items()))
+                self.stdout.write(f"Staff invitations: {summary}.")
             if outcomes or not loop:
                 summary = ", ".join(f"{status} {count}" for status, count in sorted(outcomes.items())) or "nothing due"
                 self.stdout.write(f"Outbox: {summary}.")
