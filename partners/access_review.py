@@ -7,7 +7,7 @@
   and a re-activation show what they had; an inactive account can do nothing with them.
 - `access_review`: every active staff account with its roles (groups), the partners whose data it can see
   ("all partners" for the city roles and superusers, partners.permissions), when it last signed in, and whether
-  two-factor authentication is set up (None, shown as "unknown", while no two-factor app is installed).
+  two-factor authentication is set up and whether their role requires it (cms.two_factor).
   Three queries whatever the number of accounts. `access_review_csv` is the download.
 """
 
@@ -20,16 +20,16 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cms import roles as cms_roles
+from cms.two_factor import annotate_two_factor
 from courses.audit import log
 from courses.spreadsheets import escape_csv_cell
 from partners.models import PartnerMembership
@@ -101,21 +101,13 @@ class AccessRow:
     all_partners: bool
     partners: list[str]  # "name (role)" for each membership, when not all_partners
     last_login: dt.datetime | None
-    two_factor: bool | None  # None: unknown (no two-factor app installed)
+    two_factor: bool  # an authenticator app (or backup codes) set up
+    two_factor_required: bool = False  # by the person's role (cms.two_factor)
 
 
 def role_labels(group_names: list[str]) -> list[str]:
     """The labels of these groups as roles, without the partners' page-permission groups."""
     return [str(ROLE_LABELS.get(name, name)) for name in group_names if not PARTNER_EDITORS_GROUP.match(name)]
-
-
-def _two_factor_annotation():
-    """An expression telling whether a user has a confirmed TOTP device (django-otp), or None without it."""
-    if not apps.is_installed("django_otp.plugins.otp_totp"):
-        return None
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    return Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
 
 
 def access_review() -> list[AccessRow]:
@@ -125,9 +117,7 @@ def access_review() -> list[AccessRow]:
                                Prefetch("partner_memberships",
                                         queryset=PartnerMembership.objects.select_related("partner")
                                         .order_by("partner__name"))))
-    two_factor = _two_factor_annotation()
-    if two_factor is not None:
-        users = users.annotate(has_two_factor=two_factor)
+    users = annotate_two_factor(users)
     rows = []
     for user in users:
         group_names = [group.name for group in user.groups.all()]
@@ -142,7 +132,8 @@ def access_review() -> list[AccessRow]:
                 label = _("%(partner)s – partner inactive, no access") % {"partner": label}
             partners.append(label)
         rows.append(AccessRow(user=user, roles=roles, all_partners=all_partners, partners=partners,
-                              last_login=user.last_login, two_factor=getattr(user, "has_two_factor", None)))
+                              last_login=user.last_login, two_factor=user.has_two_factor,
+                              two_factor_required=user.two_factor_required))
     return rows
 
 
@@ -153,9 +144,9 @@ def partners_label(row: AccessRow) -> str:
 
 
 def two_factor_label(row: AccessRow) -> str:
-    if row.two_factor is None:
-        return _("Unknown")
-    return _("Set up") if row.two_factor else _("Not set up")
+    if row.two_factor:
+        return _("Set up")
+    return _("Not set up (required: asked at next sign-in)") if row.two_factor_required else _("Not set up")
 
 
 def access_review_csv(rows: list[AccessRow]) -> bytes:

@@ -92,7 +92,8 @@ def admin_policy(*, update_check: bool = False) -> dict:
 def apply(settings: dict) -> None:
     """Add the security apps, middleware and policies to the settings module's namespace `settings`."""
     # django-ratelimit is used for its counter only and is deliberately not an app: see cms.ratelimit.
-    settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "csp", "axes"]
+    settings["INSTALLED_APPS"] = [*settings["INSTALLED_APPS"], "csp", "axes", "django_otp",
+                                  "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
 
     middleware = list(settings["MIDDLEWARE"])
     # CSP: as far out as possible so every response gets the header (after WhiteNoise when it is there: static
@@ -103,6 +104,8 @@ def apply(settings: dict) -> None:
     # The admin login's per-address limit needs the language (for its message) and request.user (for the page).
     _insert_after(middleware, "django.contrib.auth.middleware.AuthenticationMiddleware",
                   "cms.ratelimit.AdminLoginRateLimitMiddleware")
+    # Two-factor sign-in (cms.two_factor): after authentication, which it needs; before the admin's views.
+    _insert_after(middleware, "cms.ratelimit.AdminLoginRateLimitMiddleware", "cms.two_factor.TwoFactorMiddleware")
     # django-axes turns a lockout flagged during authentication into its response: last, as its docs ask.
     middleware.append("axes.middleware.AxesMiddleware")
     settings["MIDDLEWARE"] = middleware
@@ -133,6 +136,7 @@ def apply(settings: dict) -> None:
         "cancel": os.environ.get("DEKIRU_RATE_LIMIT_CANCEL", "20/m"),
         "self_assessment": os.environ.get("DEKIRU_RATE_LIMIT_SELF_ASSESSMENT", "60/m"),
         "admin_login": os.environ.get("DEKIRU_RATE_LIMIT_ADMIN_LOGIN", "30/m"),
+        "invitation": os.environ.get("DEKIRU_RATE_LIMIT_INVITATION", "10/m"),
     }
     # The counters live in the default cache, shared by every app server. If the cache cannot count (a lost
     # increment on the database cache), let the request through rather than refuse a resident.
@@ -159,3 +163,13 @@ def apply(settings: dict) -> None:
     # time (User.last_login is enough), and Django's own admin site, where axes would list them, is not installed.
     settings["AXES_DISABLE_ACCESS_LOG"] = True
     settings["AXES_ENABLE_ADMIN"] = False
+
+    # --- Two-factor sign-in (cms.two_factor, django-otp) ---------------------------------------------------------
+    # Roles (cms.roles group names, comma-separated) that must use it; everyone else with admin access may.
+    settings["DEKIRU_2FA_REQUIRED_ROLES"] = (_env_list("DEKIRU_2FA_REQUIRED_ROLES")
+                                             if "DEKIRU_2FA_REQUIRED_ROLES" in os.environ else ["City administrator"])
+    settings["DEKIRU_2FA_REQUIRE_SUPERUSERS"] = _env_bool("DEKIRU_2FA_REQUIRE_SUPERUSERS", True)
+    # The name the authenticator app shows for the account ("Dekiru: username").
+    settings["OTP_TOTP_ISSUER"] = os.environ.get("DEKIRU_2FA_ISSUER", "Dekiru")
+    # Staff invitations (partners.invitations): how long an e-mailed link works.
+    settings["DEKIRU_INVITATION_DAYS"] = int(os.environ.get("DEKIRU_INVITATION_DAYS", "7"))

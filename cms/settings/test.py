@@ -13,3 +13,8 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # Rate limits count per client address, and every test client is 127.0.0.1: off, except in the tests of the
 # limits themselves (tests/cms/test_ratelimit.py turns them on).
 RATELIMIT_ENABLE = False
+
+# Two-factor sign-in is required of no role here, so tests sign staff in with force_login; the tests of two-factor
+# itself (tests/cms/test_two_factor.py) turn the requirement on. Someone who has a device must still verify.
+DEKIRU_2FA_REQUIRED_ROLES = []
+DEKIRU_2FA_REQUIRE_SUPERUSERS = False

@@ -62,6 +62,13 @@ def test_deploy_checks_are_clean_with_production_settings():
     assert "System check identified no issues" in result.stdout
 
 
+def test_deploy_checks_warn_when_city_administrators_may_skip_two_factor():
+    result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                 production_env(DEKIRU_2FA_REQUIRED_ROLES="Partner manager"))
+    assert result.returncode != 0
+    assert "dekiru.W001" in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"])
 def test_production_settings_refuse_to_start_without(missing):
     result = python("import cms.settings.production", production_env(**{missing: None}))

@@ -119,6 +119,12 @@ KEY_URLS = {
     "/admin/roster/{ID}/": expect(CITY | PARTNER),  # read-only for those who may not change registrations
     "/admin/my-calendar-feeds/": expect(CITY | PARTNER),  # one's own feeds only (city staff have none)
     "/admin/users/": expect({roles.CITY_ADMINISTRATOR}),
+    # Two-factor sign-in (cms.two_factor_admin): one's own page for every member of staff, resets for administrators.
+    "/admin/two-factor/": expect(CITY | PARTNER),
+    "/admin/two-factor/setup/": expect(CITY | PARTNER),
+    "/admin/staff/{staff}/two-factor/reset/": expect({roles.CITY_ADMINISTRATOR}, refused={403}),
+    "/admin/staff/invitations/": expect({roles.CITY_ADMINISTRATOR}, refused={403}),
+    "/admin/staff/invitations/new/": expect({roles.CITY_ADMINISTRATOR}, refused={403}),
     "/admin/outreach/reference/": expect(
         {roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CITY_ANALYST}),
     # Public pages: the same for everyone.
@@ -373,6 +379,7 @@ def test_every_url_answers_each_role_as_expected(client, world, role):
     today = timezone.localdate()
     fiscal_year = today.year if today.month >= 4 else today.year - 1
     key_urls = {url.format(ID=ID, token=world.token, check=world.check, feed=world.feed, fy=fiscal_year,
+                           staff=world.staff_user.pk,
                            course_url="/" + _page_path(world.course)): table
                 for url, table in KEY_URLS.items()}
     urls = all_urls(world)

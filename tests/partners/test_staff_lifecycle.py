@@ -186,13 +186,22 @@ def test_review_lists_every_active_account(client, team):
     assert rows["manager"].roles == [str(access_review.ROLE_LABELS[roles.PARTNER_MANAGER])]
     assert len(rows["both"].partners) == 2
     assert rows["manager"].last_login is not None and rows["both"].last_login is None
-    assert rows["admin"].two_factor is None  # no two-factor app installed yet: unknown
+    assert rows["admin"].two_factor is False and rows["admin"].two_factor_required is False  # test settings
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=team["manager"], name="authenticator", confirmed=True)
+    TOTPDevice.objects.create(user=team["both"], name="authenticator", confirmed=False)  # set-up never finished
+    rows = {row.user.username: row for row in access_review.access_review()}
+    assert rows["manager"].two_factor is True and rows["both"].two_factor is False
 
     client.force_login(team["admin"])
     body = client.get(REVIEW).content.decode()
-    for text in ("manager", "operator", str(a), str(b), deactivate_url(team["manager"])):
+    for text in ("manager", "operator", str(a), str(b), deactivate_url(team["manager"]),
+                 reverse("two_factor_reset", args=[team["manager"].pk])):
         assert text in body, text
     assert deactivate_url(team["admin"]) not in body  # not oneself
+    assert reverse("two_factor_reset", args=[team["admin"].pk]) not in body
+    assert reverse("two_factor_reset", args=[team["both"].pk]) not in body  # nothing to reset
 
 
 def test_review_csv(client, team):
