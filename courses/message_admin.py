@@ -1,10 +1,12 @@
 """Admin: the message log (every e-mail and call-list entry: who, what, status, attempts, last error, sent time,
 with a retry for failed e-mails) and the call list (residents without e-mail, to be phoned with the text to read).
 
-City staff see every message (the full address if they look after people's records, masked for analysts);
-partner staff see only their own sessions' messages, with the recipient masked in the log (the call list shows
-the phone number: calling is what it is for). Never the saved text of an e-mail: it holds the personal cancel
-link. Thin views: the actions are courses.outbox.retry and courses.outbox.mark_called, each logged.
+Who sees what of the recipients is courses.privacy's table: city staff see every message (the full address if
+they look after people's records, masked for analysts); partner staff see only their own sessions' messages, with
+the recipient masked in the log. An error reported by the mail service is masked the same way. The call list shows
+the name and phone number (calling is what it is for) to the roles that make the calls, and is closed to the
+others (analysts). Never the saved text of an e-mail: it holds the personal cancel link. Thin views: the actions
+are courses.outbox.retry and courses.outbox.mark_called, each logged.
 """
 
 from django import forms
@@ -20,7 +22,7 @@ from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
-from courses import outbox
+from courses import outbox, privacy
 from courses.audit import log
 from courses.models import OutgoingMessage
 from partners import permissions
@@ -64,11 +66,19 @@ class MessageFilterForm(forms.Form):
 
 class PermissionMixin:
     permission = VIEW
+    call_list = False  # a page of the call list: for the roles that make the calls (courses.privacy)
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.has_perm(self.permission):
             raise PermissionDenied
+        privacy.rights(request.user)  # what of recipients the user sees; its query also answers the partner scope's
+        if self.call_list and not privacy.can_use_call_list(request.user):
+            raise PermissionDenied
         return super().dispatch(request, *args, **kwargs)
+
+
+def can_use_call_list(user) -> bool:
+    return user.has_perm(VIEW) and privacy.can_use_call_list(user)
 
 
 class MessageLogView(PermissionMixin, WagtailAdminTemplateMixin, View):
@@ -81,9 +91,10 @@ class MessageLogView(PermissionMixin, WagtailAdminTemplateMixin, View):
         queryset = form.filter(visible_messages(request.user))
         page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("p"))
         # Full addresses for city staff who look after people's records; masked for partner staff and analysts.
-        show_full = permissions.is_city_staff(request.user) and request.user.has_perm("courses.change_participant")
+        show_full = privacy.can_see_message_addresses(request.user)
         for message in page:
             message.shown_recipient = message.recipient_address if show_full else message.masked_recipient
+            message.shown_error = message.last_error if show_full else privacy.masked_text(message.last_error)
         query = request.GET.copy()
         query.pop("p", None)
         return self.render_to_response(self.get_context_data(
@@ -107,6 +118,7 @@ class RetryView(PermissionMixin, View):
 
 class CallListView(PermissionMixin, WagtailAdminTemplateMixin, View):
     template_name = "courses/admin/messages/call_list.html"
+    call_list = True
     page_title = gettext_lazy("Call list")
     header_icon = "mobile-alt"
 
@@ -121,6 +133,7 @@ class CallView(PermissionMixin, WagtailAdminTemplateMixin, View):
 
     template_name = "courses/admin/messages/call.html"
     header_icon = "mobile-alt"
+    call_list = True
 
     def get_page_title(self):
         return _("Call %(name)s") % {"name": self.message.to_name or "-"}
@@ -151,6 +164,11 @@ class ViewMenuItem(MenuItem):
         return request.user.has_perm(VIEW)
 
 
+class CallListMenuItem(MenuItem):
+    def is_shown(self, request):
+        return can_use_call_list(request.user)
+
+
 class MessagesViewSet(ViewSet):
     """/admin/messages/: the log of outgoing messages and the call list."""
 
@@ -172,7 +190,7 @@ class MessagesViewSet(ViewSet):
     def get_menu_item(self, order=None):
         items = [
             ViewMenuItem(_("Message log"), url("log"), name="messages-log", icon_name="mail", order=1),
-            ViewMenuItem(_("Call list"), url("call_list"), name="messages-calls", icon_name="mobile-alt", order=2),
+            CallListMenuItem(_("Call list"), url("call_list"), name="messages-calls", icon_name="mobile-alt", order=2),
         ]
         return SubmenuMenuItem(self.menu_label, Menu(items=items), name="messages", icon_name=self.menu_icon,
                                order=self.get_menu_item_order(order))

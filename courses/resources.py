@@ -47,7 +47,7 @@ from import_export.fields import Field
 from import_export.results import RowResult
 from wagtail.log_actions import log
 
-from courses import services
+from courses import privacy, services
 from courses.attendance import (
     AttendanceClosed,
     AttendanceSessionCancelled,
@@ -396,6 +396,8 @@ class SpreadsheetResource(resources.ModelResource):
     kind = ""
     # Columns an import needs, each a tuple of alternatives (course number or course title).
     required_columns: tuple[tuple[str, ...], ...] = ()
+    # Columns that name a person: left out of an export for a user who may not see names (courses.privacy).
+    name_columns: tuple[str, ...] = ()
 
     class Meta:
         skip_diff = True  # the plans say what changes; no deep copy of every instance
@@ -425,6 +427,18 @@ class SpreadsheetResource(resources.ModelResource):
     @classmethod
     def columns(cls) -> dict[str, Column]:
         return {name: column for name, column in cls.fields.items() if isinstance(column, Column)}
+
+    def hidden_columns(self) -> tuple[str, ...]:
+        """Columns this user's export leaves out: the names, for a user who may not see them (courses.privacy).
+        Without a user (code run outside a request) nothing is left out, as nothing is scoped."""
+        if self.user is None or privacy.can_see_names(self.user):
+            return ()
+        return self.name_columns
+
+    def get_export_fields(self, selected_fields=None):
+        fields = super().get_export_fields(selected_fields)
+        hidden = {id(self.fields[name]) for name in self.hidden_columns()}
+        return [field for field in fields if id(field) not in hidden]
 
     def get_export_headers(self, selected_fields=None):
         return [field.header() for field in self.get_export_fields(selected_fields)]
@@ -1001,9 +1015,11 @@ class RegistrationExportMixin:
 
 
 class RegistrationResource(RegistrationExportMixin, SpreadsheetResource):
-    """Who booked what: export only. Personal data kept to what a partner's roster needs (no e-mail or phone)."""
+    """Who booked what: export only. Personal data kept to what a partner's roster needs (no e-mail or phone), and
+    no name for those who may not see names."""
 
     kind = "registrations"
+    name_columns = ("name", "kana")
 
     id = Column("id", label=gettext_lazy("Registration number"), widget=WholeNumberWidget(), importable=False)
     session_id = Column("session_id", label=gettext_lazy("Session number"), widget=WholeNumberWidget(),
@@ -1072,6 +1088,7 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
 
     kind = "attendance"
     required_columns = (("registration_id", "session_id"), ("attended", "age_band"))
+    name_columns = ("name", "kana")
 
     registration_id = Column("id", label=gettext_lazy("Registration number"), widget=WholeNumberWidget(),
                              aliases=("申込番号", "予約番号", "registration", "registration id", "booking number"))

@@ -6,7 +6,9 @@ or a form error and changes nothing.
 
 Who: anyone who may view sessions and registrations sees rosters; only those who may change registrations get the
 buttons (a POST without that permission is answered 403). Partner staff see only their own partner's sessions:
-every session is loaded through `partners.permissions.scope`, so another partner's ids give 404.
+every session is loaded through `partners.permissions.scope`, so another partner's ids give 404. What each user sees
+of the people (names and kana, who booked for them, accessibility needs) is courses.privacy's: city analysts, who
+may open rosters for the counts, see each person as a booking number.
 """
 
 from datetime import date, datetime, time, timedelta
@@ -29,7 +31,7 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
-from courses import attendance
+from courses import attendance, privacy
 from courses.admin_views import can_use_call_centre
 from courses.models import Participant, Registration, Session
 from partners import permissions
@@ -74,8 +76,11 @@ def visible_sessions(user):
     return permissions.scope(Session.objects.all(), user)
 
 
-def person_label(registration: Registration) -> str:
-    """How a person is named on the roster; a walk-in without a name by age band and ward."""
+def person_label(registration: Registration, *, show_names: bool) -> str:
+    """How a person is named on the roster; a walk-in without a name by age band and ward. For a user who may not
+    see names (courses.privacy), by the booking's number."""
+    if not show_names:
+        return privacy.masked_person(registration)
     person = registration.participant
     if person.name:
         return person.name
@@ -87,14 +92,15 @@ def person_label(registration: Registration) -> str:
 
 class RosterGroups:
     """The people of a session in one query, as the roster shows them: the booked people with a seat (by kana),
-    the walk-ins (in the order they came) and the waiting list (in its order). Each gets `.label`."""
+    the walk-ins (in the order they came) and the waiting list (in its order). Each gets `.label`, its number
+    instead of the name unless `show_names`."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, *, show_names: bool):
         people = list(session.registrations.filter(status__in=Registration.ACTIVE)
                       .select_related("participant", "participant__ward")
                       .order_by("participant__kana", "participant__name", "pk"))
         for registration in people:
-            registration.label = person_label(registration)
+            registration.label = person_label(registration, show_names=show_names)
         seated = [r for r in people if r.status in Registration.SEATED]
         self.booked = [r for r in seated if r.channel != Registration.Channel.WALK_IN]
         self.walk_ins = sorted((r for r in seated if r.channel == Registration.Channel.WALK_IN), key=lambda r: r.pk)
@@ -157,8 +163,9 @@ class PaperEntryForm(forms.Form):
     mark_unmarked_attended = forms.BooleanField(
         label=gettext_lazy("Mark everyone still “not marked” as attended"), required=False)
 
-    def __init__(self, *args, registrations, **kwargs):
+    def __init__(self, *args, registrations, show_names: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        self.show_names = show_names
         self.rows = []
         for registration in registrations:
             if registration.status == Status.WAITLISTED:
@@ -169,12 +176,13 @@ class PaperEntryForm(forms.Form):
                            (NO_SHOW, gettext_lazy("No-show"))]
             name = f"reg_{registration.pk}"
             self.fields[name] = forms.ChoiceField(
-                label=person_label(registration), choices=choices, required=False, widget=forms.RadioSelect,
-                initial=_SHOWN_STATE[registration.status], show_hidden_initial=True)
+                label=person_label(registration, show_names=show_names), choices=choices, required=False,
+                widget=forms.RadioSelect, initial=_SHOWN_STATE[registration.status], show_hidden_initial=True)
             self.rows.append((registration, name))
 
     def bound_rows(self) -> list[dict]:
-        return [{"registration": registration, "field": self[name], "label": person_label(registration),
+        return [{"registration": registration, "field": self[name],
+                 "label": person_label(registration, show_names=self.show_names),
                  "hidden_initial": self[name].as_hidden(only_initial=True)} for registration, name in self.rows]
 
     def changes(self):
@@ -201,6 +209,7 @@ class RosterBaseView(WagtailAdminTemplateMixin, View):
     def dispatch(self, request, *args, **kwargs):
         if not can_view_rosters(request.user):
             raise PermissionDenied  # the admin turns this into a redirect home with a message
+        privacy.rights(request.user)  # what of people the user sees; its query also answers the partner scope's
         if (request.method == "POST" or self.change_required) and not can_change_attendance(request.user):
             return HttpResponseForbidden(_("You may view rosters but not change attendance."))
         return super().dispatch(request, *args, **kwargs)
@@ -228,8 +237,17 @@ class RosterBaseView(WagtailAdminTemplateMixin, View):
         address = url("session", self.session.pk)
         return f"{address}#person-{registration.pk}" if registration is not None else address
 
+    @property
+    def shown(self) -> dict:
+        """What of people the user may see (courses.privacy), for the templates: show_names, show_notes."""
+        user = self.request.user
+        return {"show_names": privacy.can_see_names(user), "show_notes": privacy.can_see_notes(user)}
+
+    def label(self, registration) -> str:
+        return person_label(registration, show_names=privacy.can_see_names(self.request.user))
+
     def render(self, status=200, **context):
-        return self.render_to_response(self.get_context_data(**context), status=status)
+        return self.render_to_response(self.get_context_data(**self.shown, **context), status=status)
 
 
 class TodayView(RosterBaseView):
@@ -286,7 +304,7 @@ class RosterView(RosterBaseView):
 
     def render_roster(self, *, walk_in_form=None, status=200):
         session = self.session
-        groups = RosterGroups(session)
+        groups = RosterGroups(session, show_names=privacy.can_see_names(self.request.user))
         summary = attendance.attendance_summary(session)
         reason = closed_reason(session)
         user = self.request.user
@@ -310,7 +328,7 @@ class MarkView(RosterBaseView):
         action = request.POST.get("action", "")
         if action not in self.ACTIONS:
             return HttpResponseBadRequest(_("Unknown action."))
-        label = person_label(registration)
+        label = self.label(registration)
         try:
             registration = attendance.mark_attendance(registration=registration, attended=self.ACTIONS[action],
                                                       actor=request.user)
@@ -342,7 +360,7 @@ class WalkInView(RosterView):
         except attendance.AttendanceError as exc:
             messages.error(request, exc.message)
             return self.render_roster(walk_in_form=form, status=400)
-        messages.success(request, _("Walk-in added: %(name)s.") % {"name": person_label(registration)})
+        messages.success(request, _("Walk-in added: %(name)s.") % {"name": self.label(registration)})
         return redirect(self.roster_url(registration))
 
 
@@ -350,7 +368,7 @@ class RemoveWalkInView(RosterBaseView):
     def post(self, request, session_id, registration_id):
         self.load_session()
         registration = self.load_registration()
-        label = person_label(registration)
+        label = self.label(registration)
         try:
             attendance.remove_walk_in(registration=registration, actor=request.user)
         except attendance.AttendanceError as exc:
@@ -378,10 +396,11 @@ class SheetView(RosterBaseView):
 
     def get(self, request, session_id):
         session = self.load_session()
-        groups = RosterGroups(session)
+        groups = RosterGroups(session, show_names=privacy.can_see_names(request.user))
         pages = sheet_pages([*groups.booked, *groups.walk_ins, *groups.waiting])
         return TemplateResponse(request, self.template_name, {
-            "session": session, "pages": pages, "page_count": len(pages), "roster_url": self.roster_url()})
+            "session": session, "pages": pages, "page_count": len(pages), "roster_url": self.roster_url(),
+            **self.shown})
 
 
 class PaperEntryView(RosterBaseView):
@@ -398,8 +417,12 @@ class PaperEntryView(RosterBaseView):
                 {"url": None, "label": self.get_page_title()}]
 
     def registrations(self):
-        self.groups = RosterGroups(self.session)
+        self.groups = RosterGroups(self.session, show_names=privacy.can_see_names(self.request.user))
         return [*self.groups.booked, *self.groups.waiting]
+
+    def entry_form(self, data=None):
+        return PaperEntryForm(data, registrations=self.registrations(),
+                              show_names=privacy.can_see_names(self.request.user))
 
     def walk_in_rows(self) -> int:
         try:
@@ -415,12 +438,11 @@ class PaperEntryView(RosterBaseView):
 
     def get(self, request, session_id):
         self.load_session()
-        return self.render_form(PaperEntryForm(registrations=self.registrations()),
-                                walk_in_formset(rows=self.walk_in_rows()))
+        return self.render_form(self.entry_form(), walk_in_formset(rows=self.walk_in_rows()))
 
     def post(self, request, session_id):
         self.load_session()
-        form = PaperEntryForm(request.POST, registrations=self.registrations())
+        form = self.entry_form(request.POST)
         formset = walk_in_formset(request.POST)
         if closed_reason(self.session):
             messages.error(request, closed_reason(self.session))

@@ -4,8 +4,9 @@ timetable or a filled-in attendance roster, with a preview before anything is wr
 Permissions, checked before anything is loaded: exporting sessions needs courses.view_session, registrations and
 attendance courses.view_registration; importing sessions courses.add_session and change_session, attendance
 courses.change_registration. Partner staff export and import only their own partners' rows (courses.resources and
-courses.spreadsheets scope every query). Thin views: reading, checking, applying, exporting and logging are
-courses.spreadsheets; the columns are courses.resources.
+courses.spreadsheets scope every query). No export holds an e-mail, a phone number or a note; the name and kana
+columns are left out for users who may not see names (city analysts: courses.privacy). Thin views: reading,
+checking, applying, exporting and logging are courses.spreadsheets; the columns are courses.resources.
 """
 
 from django import forms

@@ -7,7 +7,8 @@
 
 Thin views: the rules are in outreach.assessments; a refusal becomes a notice or a form error and changes nothing.
 
-Who: viewing the lists needs outreach.view_selfassessment and courses.view_registration (they show names);
+Who: viewing the lists needs outreach.view_selfassessment and courses.view_registration (they show names, to those
+who may see them: courses.privacy; city analysts see booking numbers);
 entering needs outreach.add_ and change_selfassessment too (partner managers and instructors, call-centre
 operators, city programme officers). Partner staff see only their own partner's sessions: sessions and
 registrations are loaded through `partners.permissions.scope`, so another partner's ids give 404. City staff
@@ -32,6 +33,7 @@ from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from courses import privacy
 from courses.models import Registration, Session
 from courses.roster_admin import can_view_rosters, person_label
 from outreach import assessments
@@ -103,6 +105,7 @@ class AssessmentBaseView(WagtailAdminTemplateMixin, View):
     def dispatch(self, request, *args, **kwargs):
         if not can_view(request.user) or (self.enter_required and not can_enter(request.user)):
             raise PermissionDenied  # the admin turns this into a redirect home with a message
+        privacy.rights(request.user)  # what of people the user sees; its query also answers the partner scope's
         return super().dispatch(request, *args, **kwargs)
 
     def get_breadcrumbs_items(self):
@@ -168,6 +171,7 @@ class SessionPeopleView(AssessmentBaseView):
                 SelfAssessment.objects.filter(registration__session=session)
                 .values_list("registration_id", "kind", "submitted_at")}
         may_enter = can_enter(request.user)
+        show_names = privacy.can_see_names(request.user)
         rows = []
         for registration in people:
             registration.session = session  # the rules read the session: no query per person
@@ -179,8 +183,9 @@ class SessionPeopleView(AssessmentBaseView):
                     "done_at": done.get((registration.pk, kind)),
                     "url": url("enter", registration.pk, kind, source) if may_enter and refusal is None else "",
                     "refusal": refusal.message if refusal else ""})
-            rows.append({"registration": registration, "label": person_label(registration), "checks": checks})
-        return self.render(session=session, rows=rows, source=source, may_enter=may_enter,
+            rows.append({"registration": registration, "label": person_label(registration, show_names=show_names),
+                         "checks": checks})
+        return self.render(session=session, rows=rows, source=source, may_enter=may_enter, show_names=show_names,
                            tablet_url=session_url(session.pk, TABLET), paper_url=session_url(session.pk, PAPER),
                            roster_url=reverse("roster:session", args=[session.pk])
                            if can_view_rosters(request.user) else "")
@@ -209,7 +214,7 @@ class EntryView(AssessmentBaseView):
             "session__organiser")
         self.registration = get_object_or_404(registrations, pk=registration_id)
         self.session = self.registration.session
-        self.label = person_label(self.registration)
+        self.label = person_label(self.registration, show_names=privacy.can_see_names(self.request.user))
         self.assessment = SelfAssessment.objects.filter(registration=self.registration, kind=kind).first()
         self.refusal = assessments.refusal(self.registration, kind)
 

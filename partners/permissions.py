@@ -8,15 +8,24 @@ from cms import roles
 CITY_ROLES = (roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CITY_ANALYST, roles.CALL_CENTRE_OPERATOR)
 
 
+def role_names(user) -> frozenset[str]:
+    """The Dekiru roles (cms.roles group names) the user holds: one query, remembered on the user object for the rest
+    of the request (request.user is the same object throughout), shared by is_city_staff and courses.privacy."""
+    if not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, "_dekiru_role_names", None)
+    if cached is None:
+        cached = user._dekiru_role_names = frozenset(
+            user.groups.filter(name__in=roles.ALL_ROLES).values_list("name", flat=True))
+    return cached
+
+
 def is_city_staff(user) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     if user.is_superuser:
         return True
-    cached = getattr(user, "_dekiru_is_city_staff", None)
-    if cached is None:
-        cached = user._dekiru_is_city_staff = user.groups.filter(name__in=CITY_ROLES).exists()
-    return cached
+    return bool(role_names(user) & set(CITY_ROLES))
 
 
 def partner_ids(user) -> set[int] | None:
