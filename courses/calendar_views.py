@@ -28,7 +28,7 @@ def _base_url(request) -> str:
     return request.build_absolute_uri("/").rstrip("/")
 
 
-def _feed_sessions(**filters):
+def feed_sessions(**filters):
     """Sessions of live courses that are not over yet, cancelled ones included: subscribed calendars must see the
     cancellation, so an event stays in the feed until it has ended."""
     return (Session.objects.filter(ends_at__gt=timezone.now(), **filters)
@@ -72,28 +72,28 @@ def _feed(request, sessions, *, name: str, filename: str):
 
 @require_safe
 def all_sessions_feed(request):
-    return _feed(request, _feed_sessions(), name=_("Dekiru: all smartphone classes"), filename="dekiru-sessions.ics")
+    return _feed(request, feed_sessions(), name=_("Dekiru: all smartphone classes"), filename="dekiru-sessions.ics")
 
 
 @require_safe
 def course_feed(request, page_id: int):
     course = get_object_or_404(CoursePage.objects.live().public(), pk=page_id)
     name = _("Dekiru: %(course)s") % {"course": localized(course, "title")}
-    return _feed(request, _feed_sessions(course=course), name=name, filename=f"dekiru-course-{course.pk}.ics")
+    return _feed(request, feed_sessions(course=course), name=name, filename=f"dekiru-course-{course.pk}.ics")
 
 
 @require_safe
 def ward_feed(request, code: str):
     ward = get_object_or_404(Ward, code=code)
     name = _("Dekiru: classes in %(ward)s") % {"ward": localized(ward, "name")}
-    return _feed(request, _feed_sessions(venue__ward=ward), name=name, filename=f"dekiru-ward-{ward.code}.ics")
+    return _feed(request, feed_sessions(venue__ward=ward), name=name, filename=f"dekiru-ward-{ward.code}.ics")
 
 
 @require_safe
 def partner_feed(request, partner_id: int):
     partner = get_object_or_404(Partner, pk=partner_id, is_active=True)
     name = _("Dekiru: classes by %(partner)s") % {"partner": localized(partner, "name")}
-    return _feed(request, _feed_sessions(organiser=partner), name=name, filename=f"dekiru-partner-{partner.pk}.ics")
+    return _feed(request, feed_sessions(organiser=partner), name=name, filename=f"dekiru-partner-{partner.pk}.ics")
 
 
 def _load_sessions_with_counts(pks) -> list[Session]:

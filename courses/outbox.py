@@ -97,10 +97,11 @@ class Obsolete:
     SUPERSEDED = _("Not sent: replaced by a newer message about the same change.")
 
 
-def _staff_text(text) -> str:
-    """Reasons are stored in the site's language (the staff's)."""
+def _staff_text(text, **params) -> str:
+    """Reasons are stored in the site's language (the staff's), whatever language the worker's thread is in;
+    `params` are formatted in after the translation."""
     with translation.override(settings.LANGUAGE_CODE):
-        return str(text)
+        return str(text) % params if params else str(text)
 
 
 # --- Suppression (demo data, bulk imports) ---------------------------------------------------------------------
@@ -303,7 +304,7 @@ def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None
     return None
 
 
-def _mail_errors() -> tuple[type[Exception], type[Exception]]:
+def mail_errors() -> tuple[type[Exception], type[Exception]]:
     """(TransientMailError, PermanentMailError) of cms.mail, the SendGrid backend."""
     from cms.mail import PermanentMailError, TransientMailError
 
@@ -329,7 +330,7 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
     if reason is not None:
         _release(message, worker_id, status=Status.CANCELLED, last_error=_staff_text(reason))
         return Status.CANCELLED
-    transient, permanent = _mail_errors()
+    transient, permanent = mail_errors()
     try:
         rendered = emails.render(message, now=now)
         email = emails.build_email(message, rendered, connection=connection)
@@ -337,11 +338,11 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
     except permanent as exc:
         logger.warning("message %s failed permanently: %s", message.pk, exc)
         _release(message, worker_id, status=Status.FAILED, attempts=message.attempts + 1,
-                 last_error=_reason(exc))
+                 last_error=error_reason(exc))
         return Status.FAILED
     except transient as exc:
         logger.info("message %s: transient failure: %s", message.pk, exc)
-        return _retry_later(message, worker_id, now=now, error=_reason(exc),
+        return _retry_later(message, worker_id, now=now, error=error_reason(exc),
                             retry_after=getattr(exc, "retry_after", None))
     except Exception as exc:
         logger.exception("message %s: unexpected error while sending; will retry", message.pk)
@@ -359,7 +360,7 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
     return Status.SENT
 
 
-def _reason(exc: Exception) -> str:
+def error_reason(exc: Exception) -> str:
     return str(getattr(exc, "reason", "") or exc or type(exc).__name__)
 
 
@@ -376,7 +377,7 @@ def _retry_later(message: OutgoingMessage, worker_id: str, *, now: datetime, err
     attempts = message.attempts + 1
     if attempts >= max_attempts():
         _release(message, worker_id, status=Status.FAILED, attempts=attempts,
-                 last_error=_staff_text(_("Gave up after %(n)s attempts: %(error)s") % {"n": attempts, "error": error}))
+                 last_error=_staff_text(_("Gave up after %(n)s attempts: %(error)s"), n=attempts, error=error))
         return Status.FAILED
     next_at = now + timedelta(seconds=retry_delay(attempts, retry_after=retry_after))
     if _release(message, worker_id, status=Status.PENDING, attempts=attempts, next_attempt_at=next_at,

@@ -338,7 +338,7 @@ def _resource(kind: str, user, now) -> SpreadsheetResource:
     return RESOURCES[kind](user=user, now=now)
 
 
-def _dataset(resource: SpreadsheetResource, table: Table) -> tuple[tablib.Dataset, list[str], list[str], dict]:
+def table_dataset(resource: SpreadsheetResource, table: Table) -> tuple[tablib.Dataset, list[str], list[str], dict]:
     """The rows as a tablib Dataset whose headers are the resource's column keys; unknown columns are kept
     under placeholder names (so a formula in them is still seen) and listed as ignored."""
     try:
@@ -356,7 +356,7 @@ def _dataset(resource: SpreadsheetResource, table: Table) -> tuple[tablib.Datase
     return dataset, keys, unknown, formulas
 
 
-def _report(resource, table: Table, result, keys: list[str], unknown: list[str]) -> ImportReport:
+def import_report(resource, table: Table, result, keys: list[str], unknown: list[str]) -> ImportReport:
     header_of = {key or f"_ignored_{index}": header for index, (key, header) in enumerate(zip(keys, table.headers,
                                                                                               strict=True))}
     errors, rows = [], []
@@ -385,11 +385,11 @@ def _report(resource, table: Table, result, keys: list[str], unknown: list[str])
 
 def _run(kind: str, table: Table, *, user, dry_run: bool, now=None):
     resource = _resource(kind, user, now)
-    dataset, keys, unknown, formulas = _dataset(resource, table)
+    dataset, keys, unknown, formulas = table_dataset(resource, table)
     result = resource.import_data(dataset, dry_run=dry_run, use_transactions=True,
                                   rollback_on_validation_errors=True, row_numbers=table.row_numbers,
                                   formulas=formulas)
-    return resource, _report(resource, table, result, keys, unknown)
+    return resource, import_report(resource, table, result, keys, unknown)
 
 
 def preview_import(kind: str, table: Table, *, user, now: datetime | None = None) -> ImportReport:

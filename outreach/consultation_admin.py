@@ -210,7 +210,7 @@ class ImportView(ConsultationView):
         return self.render_preview(report, filename=upload.name, token=token, earlier=earlier)
 
     def render_preview(self, report, *, filename, token, earlier=None, status=200):
-        self.template_name = "outreach/admin/reference_import_preview.html"
+        self.template_name = "courses/admin/spreadsheets/preview.html"
         return self.render(report=report, filename=filename, token=token, earlier=earlier,
                            confirm_url=url("import_confirm"), again_url=url("import"),
                            errors=report.errors[:spreadsheets.ERRORS_SHOWN],

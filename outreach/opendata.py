@@ -95,9 +95,9 @@ class Publisher:
 def public_sessions():
     """The sessions the public calendar feed lists (courses.calendar_views): of live, unrestricted course pages,
     not ended yet, cancelled ones included; with what a row shows joined, in start order."""
-    from courses.calendar_views import _feed_sessions
+    from courses.calendar_views import feed_sessions
 
-    return _feed_sessions().select_related("course", "venue", "venue__ward", "organiser")
+    return feed_sessions().select_related("course", "venue", "venue__ward", "organiser")
 
 
 # Everything a row shows, read in one values_list() query for the ETag. Sessions change `updated_at` with every

@@ -157,7 +157,7 @@ class ImportView(ReferenceView):
         return self.render_preview(report, filename=upload.name, token=token)
 
     def render_preview(self, report, *, filename, token, status=200):
-        self.template_name = "outreach/admin/reference_import_preview.html"
+        self.template_name = "courses/admin/spreadsheets/preview.html"
         return self.render(report=report, filename=filename, token=token, confirm_url=url("confirm", self.kind),
                            again_url=url("import", self.kind), errors=report.errors[:spreadsheets.ERRORS_SHOWN],
                            more_errors=max(len(report.errors) - spreadsheets.ERRORS_SHOWN, 0), status=status)

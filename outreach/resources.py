@@ -58,11 +58,11 @@ def run_import(resource: SpreadsheetResource, table: spreadsheets.Table, *, dry_
     """Run `resource` over an uploaded table (a dry run, or for real inside the caller's transaction) and report
     every row, as courses.spreadsheets does for the partner imports. Raises spreadsheets.SpreadsheetError when
     the columns cannot be used."""
-    dataset, keys, unknown, formulas = spreadsheets._dataset(resource, table)
+    dataset, keys, unknown, formulas = spreadsheets.table_dataset(resource, table)
     result = resource.import_data(dataset, dry_run=dry_run, use_transactions=True,
                                   rollback_on_validation_errors=True, row_numbers=table.row_numbers,
                                   formulas=formulas)
-    return spreadsheets._report(resource, table, result, keys, unknown)
+    return spreadsheets.import_report(resource, table, result, keys, unknown)
 
 
 # --- Widgets and lookups ----------------------------------------------------------------------------------------
