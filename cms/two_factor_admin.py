@@ -63,7 +63,7 @@ def _render(request, template, context, status=200):
 class VerifyView(View):
     """After the password: a code from the app or a backup code."""
 
-    template_name = "cms/two_factor/verify.html"
+    template_name = "cms/admin/two_factor/verify.html"
 
     def dispatch(self, request, *args, **kwargs):
         current = service.remember(request, request.user)  # fresh: a device may have been removed meanwhile
@@ -99,7 +99,7 @@ class VerifyView(View):
 class SetupView(View):
     """Set up (or replace) the authenticator app: QR code and key, then a first code, then backup codes."""
 
-    template_name = "cms/two_factor/setup.html"
+    template_name = "cms/admin/two_factor/setup.html"
 
     def dispatch(self, request, *args, **kwargs):
         current = service.remember(request, request.user)
@@ -123,7 +123,7 @@ class SetupView(View):
         if form.is_valid():
             codes = service.confirm_setup(request, request.user, form.cleaned_data["code"])
             if codes is not None:
-                return _render(request, "cms/two_factor/backup_codes.html", {"codes": codes, "first": True})
+                return _render(request, "cms/admin/two_factor/backup_codes.html", {"codes": codes, "first": True})
             form.add_error("code", _("That code is not right. Check that the phone's clock is set automatically "
                                      "and type the code shown now."))
         return _render(request, self.template_name, self.context(form), status=400)
@@ -132,7 +132,7 @@ class SetupView(View):
 class OwnTwoFactorView(WagtailAdminTemplateMixin, View):
     """One's own two-factor page (account menu): status, new backup codes, turn off."""
 
-    template_name = "cms/two_factor/manage.html"
+    template_name = "cms/admin/two_factor/manage.html"
     page_title = gettext_lazy("Two-factor authentication")
     header_icon = "key"
 
@@ -176,7 +176,7 @@ class ResetForm(forms.Form):
 class ResetView(WagtailAdminTemplateMixin, View):
     """A city administrator removes someone's second factor; they set it up again at their next sign-in."""
 
-    template_name = "cms/two_factor/reset.html"
+    template_name = "cms/admin/two_factor/reset.html"
     page_title = gettext_lazy("Reset two-factor authentication")
     header_icon = "key"
 

@@ -13,6 +13,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from wagtail.models import ModelLogEntry
+from wagtail.users.models import UserProfile
 
 from cms import roles
 from cms import two_factor as service
@@ -27,9 +28,13 @@ def required(settings):
 
 
 def staff(role: str, username: str | None = None):
+    """A member of staff with the given role, whose admin is in English (the tests read English messages)."""
     user = get_user_model().objects.create_user(username or f"tf-{role.lower().replace(' ', '-')}",
                                                 email="staff@example.jp", password=PASSWORD)
     user.groups.add(Group.objects.get(name=role))
+    profile = UserProfile.get_for_user(user)
+    profile.preferred_language = "en"
+    profile.save()
     return user
 
 

@@ -39,10 +39,23 @@ PASSWORD = "Tama-river-2027!"
 
 
 def staff(username, role=None, **fields):
+    """A member of staff whose admin is in English (the tests read English messages)."""
+    from wagtail.users.models import UserProfile
+
     user = get_user_model().objects.create_user(username, password="pw", **fields)
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
+    profile = UserProfile.get_for_user(user)
+    profile.preferred_language = "en"
+    profile.save()
     return user
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Service calls made by the tests themselves raise their messages in English too."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
