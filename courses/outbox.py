@@ -40,7 +40,7 @@ import random
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -311,6 +311,35 @@ def mail_errors() -> tuple[type[Exception], type[Exception]]:
     return TransientMailError, PermanentMailError
 
 
+@dataclass(frozen=True)
+class SendFailure:
+    """Why an e-mail was not sent: `permanent` (give up: other 4xx, invalid address) or not (try again later, not
+    before `retry_after` seconds if the server said so); `error` is the reason to show staff."""
+
+    permanent: bool
+    error: str
+    retry_after: float | None = None
+
+
+def try_send(send: Callable[[], object], *, what: str) -> SendFailure | None:
+    """Call `send` (render and send one e-mail) and classify what went wrong, if anything: the one place that
+    decides transient from permanent failures for every e-mail Dekiru sends (outbox messages, staff invitations).
+    An unexpected error is logged with its traceback and retried, as a bug fixed by a deployment may let it through."""
+    transient, permanent = mail_errors()
+    try:
+        send()
+    except permanent as exc:
+        logger.warning("%s failed permanently: %s", what, exc)
+        return SendFailure(permanent=True, error=error_reason(exc))
+    except transient as exc:
+        logger.info("%s: transient failure: %s", what, exc)
+        return SendFailure(permanent=False, error=error_reason(exc), retry_after=getattr(exc, "retry_after", None))
+    except Exception as exc:
+        logger.exception("%s: unexpected error while sending; will retry", what)
+        return SendFailure(permanent=False, error=f"{type(exc).__name__}: {exc}")
+    return None
+
+
 def retry_delay(attempts: int, *, retry_after: float | None = None, rng: random.Random | None = None) -> float:
     """Seconds until the next attempt after `attempts` failed ones: exponential backoff with full jitter
     (uniform between 1 s and min(cap, base × 2^(attempts-1))), never sooner than the server's Retry-After."""
@@ -330,27 +359,24 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
     if reason is not None:
         _release(message, worker_id, status=Status.CANCELLED, last_error=_staff_text(reason))
         return Status.CANCELLED
-    transient, permanent = mail_errors()
-    try:
-        rendered = emails.render(message, now=now)
-        email = emails.build_email(message, rendered, connection=connection)
-        email.send(fail_silently=False)
-    except permanent as exc:
-        logger.warning("message %s failed permanently: %s", message.pk, exc)
-        _release(message, worker_id, status=Status.FAILED, attempts=message.attempts + 1,
-                 last_error=error_reason(exc))
+    sent = {}  # what the send made: the rendered message and the e-mail (with SendGrid's message id)
+
+    def send():
+        sent["rendered"] = emails.render(message, now=now)
+        sent["email"] = emails.build_email(message, sent["rendered"], connection=connection)
+        sent["email"].send(fail_silently=False)
+
+    failure = try_send(send, what=f"message {message.pk}")
+    if failure is not None and failure.permanent:
+        _release(message, worker_id, status=Status.FAILED, attempts=message.attempts + 1, last_error=failure.error)
         return Status.FAILED
-    except transient as exc:
-        logger.info("message %s: transient failure: %s", message.pk, exc)
-        return _retry_later(message, worker_id, now=now, error=error_reason(exc),
-                            retry_after=getattr(exc, "retry_after", None))
-    except Exception as exc:
-        logger.exception("message %s: unexpected error while sending; will retry", message.pk)
-        return _retry_later(message, worker_id, now=now, error=f"{type(exc).__name__}: {exc}")
+    if failure is not None:
+        return _retry_later(message, worker_id, now=now, error=failure.error, retry_after=failure.retry_after)
     # Recorded at once, in one statement of its own: the window in which a crash repeats the message. The copy of
     # what was sent is kept only while the row still has its recipient: a resident's data erased (courses.retention)
     # while this worker was sending stays erased.
     still_addressed = ~Q(to_email="")
+    rendered, email = sent["rendered"], sent["email"]
     OutgoingMessage.objects.filter(pk=message.pk).update(
         status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
         sendgrid_message_id=getattr(email, "sendgrid_message_id", "") or "",

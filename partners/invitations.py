@@ -64,7 +64,7 @@ from django.utils.translation import gettext as _
 
 from cms import roles
 from courses.audit import log
-from courses.outbox import error_reason, lease_time, mail_errors, max_attempts, retry_delay
+from courses.outbox import lease_time, max_attempts, retry_delay, try_send
 from partners.models import PARTNER_ROLE_MEMBERSHIP, Partner, StaffInvitation
 from partners.services import add_membership
 
@@ -291,23 +291,18 @@ def send_invitation(invitation_id: int, *, send_round: int | None = None, now: d
     invitation = StaffInvitation.objects.select_related("partner", "invited_by").get(pk=invitation_id)
     # Outcomes are written only while this claim holds: not after a resend, nor after another worker took over.
     mine = StaffInvitation.objects.filter(pk=invitation.pk, send_round=invitation.send_round, token_hash=token_hash)
-    transient, permanent = mail_errors()
-    try:
+    def send():
         subject, body = render_email(invitation, secret)
         EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[invitation.email],
                      connection=connection).send(fail_silently=False)
-    except permanent as exc:
-        logger.warning("staff invitation %s: e-mail failed permanently: %s", invitation.pk, exc)
-        mine.update(send_status=SendStatus.FAILED, send_attempts=F("send_attempts") + 1, last_error=error_reason(exc),
+
+    failure = try_send(send, what=f"staff invitation {invitation.pk}")
+    if failure is not None and failure.permanent:
+        mine.update(send_status=SendStatus.FAILED, send_attempts=F("send_attempts") + 1, last_error=failure.error,
                     next_attempt_at=None)
         return SendStatus.FAILED
-    except transient as exc:
-        logger.info("staff invitation %s: transient failure: %s", invitation.pk, exc)
-        return _retry_later(invitation, mine, now=now, error=error_reason(exc),
-                            retry_after=getattr(exc, "retry_after", None))
-    except Exception as exc:
-        logger.exception("staff invitation %s: unexpected error while sending; will retry", invitation.pk)
-        return _retry_later(invitation, mine, now=now, error=f"{type(exc).__name__}: {exc}")
+    if failure is not None:
+        return _retry_later(invitation, mine, now=now, error=failure.error, retry_after=failure.retry_after)
     mine.update(send_status=SendStatus.SENT, sent_at=now, send_attempts=F("send_attempts") + 1, last_error="",
                 next_attempt_at=None)
     return SendStatus.SENT
