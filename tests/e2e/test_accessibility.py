@@ -17,10 +17,13 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from cms import roles
 from cms.models import SiteSettings
 from courses.models import Registration, Session, Topic
 from outreach.assessment_tokens import assessment_path
 from outreach.models import SelfAssessment
+from partners import invitations
+from partners.models import StaffInvitation
 from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE
 
@@ -52,6 +55,8 @@ class Scenario:
     ward_id: int
     open_session_id: int
     check: str
+    invitation: str
+    invitation_gone: str
 
     def fresh_cancel(self) -> str:
         """The cancel page of a new registration: cancelling is a one-time action, and each visit makes one."""
@@ -108,6 +113,10 @@ PAGES = [
     PublicPage("can-do-check", lambda s: s.check, expect="main form fieldset"),
     PublicPage("can-do-check-errors", lambda s: s.check, status=400, action=submit_form, expect="#form-errors"),
     PublicPage("opendata", lambda s: "/opendata/", expect="main ul"),
+    PublicPage("staff-invitation", lambda s: s.invitation, expect="main form"),
+    PublicPage("staff-invitation-errors", lambda s: s.invitation, status=400, action=submit_form,
+               expect="#form-errors, [aria-invalid=true]"),
+    PublicPage("staff-invitation-withdrawn", lambda s: s.invitation_gone, status=410),
     PublicPage("calendar", lambda s: "/calendar/{0.year}/{0.month}/?ward={1}".format(
         Session.objects.filter(pk=s.open_session_id).dates("starts_at", "month")[0], s.ward_id),
         expect=".month-calendar .calendar-open"),
@@ -141,6 +150,16 @@ def scenario(site) -> Scenario:
                 + timedelta(weeks=week), ends_at=open_session.ends_at + timedelta(weeks=week))
         for week in range(2, 25)])
     confirmed = factories.registration(session_obj=open_session)
+    invitation_links = []
+    for number in range(2):  # a partner manager's invitation, and a withdrawn one; links made as the worker does
+        invitation = invitations.invite(email=f"staff{number}@example.jp", role=roles.PARTNER_MANAGER,
+                                        partner=organiser, first_name="花子", last_name="川崎")
+        secret = f"accessibility-check-secret-{number}"
+        StaffInvitation.objects.filter(pk=invitation.pk).update(
+            token_hash=invitations.hash_secret(secret), send_status=StaffInvitation.SendStatus.SENT)
+        invitation_links.append(f"/staff/invitation/{invitation.pk}:{secret}/")
+        if number:
+            invitations.revoke(invitation=invitation)
     with translation.override("ja"):
         return Scenario(
             course=course.url,
@@ -149,7 +168,8 @@ def scenario(site) -> Scenario:
             confirmed=confirmed.get_manage_url(), waitlisted=waiting.get_manage_url(),
             cancel=confirmed.get_cancel_url(), privacy=SiteSettings.for_site(site).privacy_policy_page.url,
             ward_id=venue.ward_id, open_session_id=open_session.pk,
-            check=assessment_path(confirmed, SelfAssessment.Kind.PRE))
+            check=assessment_path(confirmed, SelfAssessment.Kind.PRE),
+            invitation=invitation_links[0], invitation_gone=invitation_links[1])
 
 
 def visit(page, live_server, spec: PublicPage, scenario: Scenario, lang: str):
