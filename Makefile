@@ -39,11 +39,15 @@ demo: install messages
 	$(PY) manage.py send_outbox --loop --interval 3 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-# The browser tests run on their own, in one process, after the rest: they share one Chromium and a live server,
-# and in a pytest-xdist worker beside the other tests one has been seen to wait for ever.
+# The browser tests run in a process of their own (never in a pytest-xdist worker, where one has been seen to wait
+# for ever), beside the rest: they mostly wait for Chromium and the live server, so they fill the core the others
+# leave idle, and the rest run at a lower priority so the browser's pages load on time. Their output follows.
 test: install messages
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"
-	$(PY) -m pytest -m e2e
+	@rm -f .e2e.log
+	@$(PY) -m pytest -m e2e > .e2e.log 2>&1 & browser=$$!; trap 'kill $$browser 2>/dev/null' INT TERM; \
+	nice -n 10 $(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"; rest=$$?; \
+	wait $$browser; browser_rc=$$?; echo "--- browser tests, run beside the rest ---"; cat .e2e.log; \
+	exit $$(( rest != 0 || browser_rc != 0 ))
 
 test-postgres: install messages
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(MAKE) test

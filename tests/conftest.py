@@ -10,13 +10,17 @@ pytest_plugins = ["tests.fake_sendgrid"]
 def pytest_collection_modifyitems(config, items):
     """Skip PostgreSQL-only tests on SQLite, and browser tests where Chromium is absent.
 
-    CI sets DEKIRU_REQUIRE_BROWSER=1 so that a missing browser fails the run instead of skipping it.
+    CI sets DEKIRU_REQUIRE_BROWSER=1 so that a missing browser fails the run instead of skipping it, and
+    DEKIRU_URL_WALKS_ON=postgres so that the URL walks (which test permissions and isolation, not the database, and
+    are the slowest tests) run once, on PostgreSQL, to keep CI within its time; `make test` alone runs them everywhere.
     """
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     has_chromium = shutil.which(os.environ.get("DEKIRU_CHROMIUM", "/usr/bin/chromium")) is not None
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…"))
+        if "url_walk" in item.keywords and not on_postgres and os.environ.get("DEKIRU_URL_WALKS_ON") == "postgres":
+            item.add_marker(pytest.mark.skip(reason="URL walks run on PostgreSQL in CI (DEKIRU_URL_WALKS_ON)"))
         if "e2e" in item.keywords and not has_chromium:
             if os.environ.get("DEKIRU_REQUIRE_BROWSER") == "1":
                 raise pytest.UsageError("Browser tests are required (DEKIRU_REQUIRE_BROWSER=1), Chromium is missing.")

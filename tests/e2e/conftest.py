@@ -76,7 +76,7 @@ def open_page(browser, _js_pages):
         if page is None or page.is_closed():
             context = browser.new_context(viewport=viewport, is_mobile=viewport["width"] < 600,
                                           java_script_enabled=True, locale="en-GB" if lang == "en" else "ja-JP")
-            context.set_default_timeout(5000)  # a missing element fails in seconds, not Playwright's 30
+            context.set_default_timeout(15000)  # a missing element fails in seconds, not Playwright's 30
             page = _js_pages[key] = context.new_page()
         page.context.clear_cookies()
         return page
