@@ -1,0 +1,86 @@
+"""The apps are floors, each importing only those below it: cms (ground) ← partners ← courses ← outreach ←
+provision (roof). A lower app that needs something a higher one knows offers a Wagtail hook that the higher app
+registers into; it never imports upward, not even inside a function.
+
+The test reads every app module's imports with `ast` (migrations are exempt: they are frozen history) and fails on
+an import that runs up the floors unless it is in KNOWN_UPWARD, the list of those that existed when the rule was
+written. The list may only shrink: an entry that no longer exists fails the test too, so it is struck off.
+"""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOORS = {"cms": 0, "partners": 1, "courses": 2, "outreach": 3, "provision": 4}
+
+# (module file, imported module) pairs that still run up the floors, to be removed one by one.
+KNOWN_UPWARD: set[tuple[str, str]] = {
+    ("cms/heartbeats.py", "courses.models"),
+    ("cms/models.py", "courses.services"),
+    ("cms/models.py", "courses.views"),
+    ("cms/models.py", "partners.models"),
+    ("cms/services.py", "partners.models"),
+    ("cms/services.py", "partners.services"),
+    ("cms/services.py", "courses.models"),
+    ("cms/templatetags/dekiru.py", "courses.normalize"),
+    ("cms/two_factor.py", "courses.audit"),
+    ("cms/two_factor_admin.py", "partners.staff_admin"),
+    ("partners/access_review.py", "courses.audit"),
+    ("partners/access_review.py", "courses.spreadsheets"),
+    ("partners/feeds.py", "courses.audit"),
+    ("partners/invitations.py", "courses.audit"),
+    ("partners/invitations.py", "courses.outbox"),
+    ("partners/invitations.py", "courses.emails"),
+    ("partners/services.py", "courses.audit"),
+    ("partners/services.py", "courses.models"),
+    ("courses/data_requests.py", "outreach.models"),
+    ("courses/management/commands/seed_demo.py", "outreach.reference_data"),
+    ("courses/management/commands/seed_demo.py", "outreach.models"),
+}
+
+
+def app_modules():
+    for app in FLOORS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            if "migrations" not in path.relative_to(ROOT).parts:
+                yield app, path
+
+
+def imported_modules(tree: ast.AST):
+    """Every absolute import in the module, at any depth (inside functions too), with its line."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if "." in node.module:
+                yield node.lineno, node.module
+            else:  # `from courses import services` names courses.services
+                for alias in node.names:
+                    yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def upward_imports() -> dict[tuple[str, str], int]:
+    found = {}
+    for app, path in app_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in imported_modules(tree):
+            top = module.split(".")[0]
+            if top in FLOORS and FLOORS[top] > FLOORS[app]:
+                key = (path.relative_to(ROOT).as_posix(), module)
+                found.setdefault(key, line)
+    return found
+
+
+def test_no_new_upward_import():
+    new = sorted(f"{path}:{line} imports {module}" for (path, module), line in upward_imports().items()
+                 if (path, module) not in KNOWN_UPWARD)
+    assert not new, ("These imports run up the floors (cms ← partners ← courses ← outreach ← provision); offer a "
+                     "Wagtail hook in the lower app instead:\n" + "\n".join(new))
+
+
+def test_known_upward_imports_still_exist():
+    found = upward_imports()
+    gone = sorted(f"{path} → {module}" for path, module in KNOWN_UPWARD if (path, module) not in found)
+    assert not gone, "Strike these from KNOWN_UPWARD, they are gone (the list may only shrink):\n" + "\n".join(gone)
+
