@@ -14,6 +14,42 @@ PARTNER_INSTRUCTOR = "Partner instructor"
 ALL_ROLES = [CITY_ADMINISTRATOR, CITY_PROGRAMME_OFFICER, CITY_ANALYST, CALL_CENTRE_OPERATOR, PARTNER_MANAGER,
              PARTNER_INSTRUCTOR]
 
+CITY_ROLES = (CITY_ADMINISTRATOR, CITY_PROGRAMME_OFFICER, CITY_ANALYST, CALL_CENTRE_OPERATOR)
+
+
+def role_names(user) -> frozenset[str]:
+    """The Dekiru roles (the group names above) the user holds: one query, remembered on the user object for the rest
+    of the request (request.user is the same object throughout), shared by is_city_staff and courses.privacy."""
+    if not getattr(user, "is_authenticated", False):
+        return frozenset()
+    cached = getattr(user, "_dekiru_role_names", None)
+    if cached is None:
+        cached = user._dekiru_role_names = frozenset(
+            user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+    return cached
+
+
+def is_city_staff(user) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return bool(role_names(user) & set(CITY_ROLES))
+
+
+# Staff accounts: the access review needs the permission to view user accounts, deactivating (or resetting someone's
+# second factor) the permission to change them; both are held by no role but the city administrator's.
+REVIEW_PERMISSION = "cms.view_user"
+DEACTIVATE_PERMISSION = "cms.change_user"
+
+
+def can_review(user) -> bool:
+    return is_city_staff(user) and user.has_perm(REVIEW_PERMISSION)
+
+
+def can_deactivate(user) -> bool:
+    return is_city_staff(user) and user.has_perm(DEACTIVATE_PERMISSION)
+
 # Page permissions on the course index (and so on every course below it), granted by cms.services.ensure_site
 # when it creates the index (the roles migration grants them where the index already existed).
 # Partner staff get theirs per partner, on their own course group only (partners.services.sync_partner_page_access).

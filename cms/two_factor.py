@@ -59,7 +59,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
-from courses.audit import log
+from cms.audit import log
 
 SESSION_KEY = "dekiru_2fa"
 PENDING_KEY = "dekiru_2fa_pending_key"  # the key of an authenticator being set up

@@ -26,6 +26,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from cms import two_factor as service
 from cms.ratelimit import ratelimit_post
+from cms.roles import can_deactivate
 
 
 class CodeForm(forms.Form):
@@ -162,8 +163,6 @@ class OwnTwoFactorView(WagtailAdminTemplateMixin, View):
 
 
 def can_reset(user) -> bool:
-    from partners.staff_admin import can_deactivate
-
     return can_deactivate(user)
 
 

@@ -16,9 +16,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from courses.audit import log
+from cms.audit import log
+from cms.normalize import normalize_kana, normalize_name
 from courses.models import Participant, Registration, Session
-from courses.normalize import normalize_kana, normalize_name
 from courses.services import RegistrationError
 from partners.models import Ward
 

@@ -28,10 +28,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from cms.audit import log
+from cms.csv_safety import escape_csv_cell
 from courses import retention, services
-from courses.audit import log
 from courses.models import OutgoingMessage, Participant, Registration
-from courses.spreadsheets import escape_csv_cell
 from outreach.models import SelfAssessment, SkillScore
 
 EXPORT_LOG_ACTION = "courses.participant.exported"

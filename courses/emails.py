@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from cms.i18n import localized
+from cms.sending import absolute, base_url
 from cms.templatetags.dekiru import hour_minute, long_date
 from courses import ical
 from courses.models import OutgoingMessage, Registration
@@ -95,15 +96,6 @@ class RenderedMessage:
     text: str
     html: str
     attachments: list[Attachment] = field(default_factory=list)
-
-
-def base_url() -> str:
-    """Links in messages are absolute, to the configured site address (a worker has no request)."""
-    return settings.WAGTAILADMIN_BASE_URL.rstrip("/")
-
-
-def absolute(path: str) -> str:
-    return path if path.startswith(("http://", "https://")) else base_url() + path
 
 
 def when(starts_at: datetime, ends_at: datetime) -> str:

@@ -5,8 +5,8 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from cms.normalize import is_valid_phone, normalize_email, normalize_kana, normalize_name, normalize_phone
 from courses.models import Participant
-from courses.normalize import is_valid_phone, normalize_email, normalize_kana, normalize_name, normalize_phone
 from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 

@@ -22,8 +22,8 @@ from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
+from cms.audit import log
 from courses import outbox, privacy
-from courses.audit import log
 from courses.models import OutgoingMessage
 from partners import permissions
 

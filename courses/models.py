@@ -342,6 +342,10 @@ class Participant(models.Model):
     def __str__(self):
         return self.name or str(_("(no name)"))
 
+    def audit_title(self) -> str:
+        """The audit log's label: an id, never the person's name (cms.audit)."""
+        return f"Participant {self.pk}"
+
 
 def new_token_key() -> str:
     return secrets.token_urlsafe(16)
@@ -407,6 +411,10 @@ class Registration(models.Model):
 
     def __str__(self):
         return f"{self.participant} – {self.session} ({self.get_status_display()})"
+
+    def audit_title(self) -> str:
+        """The audit log's label: ids and the session, never the person's name (cms.audit)."""
+        return f"Registration {self.pk} – {self.session}"
 
     @property
     def is_active(self) -> bool:
@@ -536,6 +544,10 @@ class OutgoingMessage(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} → {self.masked_recipient or '-'} ({self.get_status_display()})"
+
+    def audit_title(self) -> str:
+        """The audit log's label: the kind and an id, never the recipient (cms.audit)."""
+        return f"{self.get_kind_display()} {self.pk}"
 
     @property
     def recipient_address(self) -> str:

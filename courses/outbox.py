@@ -36,11 +36,10 @@ released by the sweeper counts the lost attempt and is logged, so staff can tell
 
 import logging
 import os
-import random
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from cms.sending import lease_time, max_attempts, retry_delay, try_send
 from courses.models import OutgoingMessage, Registration, Session
 from courses.notifications import recipient_for
 
@@ -72,14 +72,6 @@ def _setting(name: str, default):
 def lead_time() -> timedelta:
     """How long before a session its reminder goes out (DEKIRU_REMINDER_LEAD_HOURS, default 24)."""
     return timedelta(hours=_setting("DEKIRU_REMINDER_LEAD_HOURS", 24))
-
-
-def lease_time() -> timedelta:
-    return timedelta(seconds=_setting("DEKIRU_MAIL_LEASE_SECONDS", 300))
-
-
-def max_attempts() -> int:
-    return _setting("DEKIRU_MAIL_MAX_ATTEMPTS", 10)
 
 
 class Obsolete:
@@ -304,52 +296,6 @@ def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None
     return None
 
 
-def mail_errors() -> tuple[type[Exception], type[Exception]]:
-    """(TransientMailError, PermanentMailError) of cms.mail, the SendGrid backend."""
-    from cms.mail import PermanentMailError, TransientMailError
-
-    return TransientMailError, PermanentMailError
-
-
-@dataclass(frozen=True)
-class SendFailure:
-    """Why an e-mail was not sent: `permanent` (give up: other 4xx, invalid address) or not (try again later, not
-    before `retry_after` seconds if the server said so); `error` is the reason to show staff."""
-
-    permanent: bool
-    error: str
-    retry_after: float | None = None
-
-
-def try_send(send: Callable[[], object], *, what: str) -> SendFailure | None:
-    """Call `send` (render and send one e-mail) and classify what went wrong, if anything: the one place that
-    decides transient from permanent failures for every e-mail Dekiru sends (outbox messages, staff invitations).
-    An unexpected error is logged with its traceback and retried, as a bug fixed by a deployment may let it through."""
-    transient, permanent = mail_errors()
-    try:
-        send()
-    except permanent as exc:
-        logger.warning("%s failed permanently: %s", what, exc)
-        return SendFailure(permanent=True, error=error_reason(exc))
-    except transient as exc:
-        logger.info("%s: transient failure: %s", what, exc)
-        return SendFailure(permanent=False, error=error_reason(exc), retry_after=getattr(exc, "retry_after", None))
-    except Exception as exc:
-        logger.exception("%s: unexpected error while sending; will retry", what)
-        return SendFailure(permanent=False, error=f"{type(exc).__name__}: {exc}")
-    return None
-
-
-def retry_delay(attempts: int, *, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-    """Seconds until the next attempt after `attempts` failed ones: exponential backoff with full jitter
-    (uniform between 1 s and min(cap, base × 2^(attempts-1))), never sooner than the server's Retry-After."""
-    base = _setting("DEKIRU_MAIL_RETRY_BASE_SECONDS", 60)
-    cap = _setting("DEKIRU_MAIL_RETRY_CAP_SECONDS", 6 * 60 * 60)
-    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
-    delay = (rng or random).uniform(1.0, max(ceiling, 1.0))
-    return max(delay, retry_after or 0.0)
-
-
 def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None) -> str:
     """Send a message this worker has claimed and record the outcome. Returns the message's new status."""
     from courses import emails
@@ -384,10 +330,6 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
         body_text=Case(When(still_addressed, then=Value(rendered.text)), default=Value("")),
         lease_expires_at=None, claimed_by="", updated_at=timezone.now())
     return Status.SENT
-
-
-def error_reason(exc: Exception) -> str:
-    return str(getattr(exc, "reason", "") or exc or type(exc).__name__)
 
 
 def _release(message: OutgoingMessage, worker_id: str, **fields) -> bool:

@@ -47,6 +47,8 @@ from import_export.fields import Field
 from import_export.results import RowResult
 from wagtail.log_actions import log
 
+from cms.csv_safety import unescape_cell
+from cms.normalize import normalize_kana, normalize_name
 from courses import privacy, services
 from courses.attendance import (
     AttendanceClosed,
@@ -58,7 +60,6 @@ from courses.attendance import (
     can_take_attendance,
 )
 from courses.models import CourseGroupPage, CoursePage, Participant, Registration, Session
-from courses.normalize import normalize_kana, normalize_name
 from partners import permissions
 from partners.models import Partner, Ward
 from partners.permissions import usable_venues
@@ -110,15 +111,10 @@ def _text(value) -> str:
 # --- Widgets: cells to values and back -----------------------------------------------------------------------
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
 class TextWidget(widgets.Widget):
     def clean(self, value, row=None, **kwargs):
-        text = _text(value)
-        if text[:1] == "'" and text[1:2] and text[1:2] in FORMULA_PREFIXES:
-            return text[1:]  # the apostrophe a CSV export put before a text that looks like a formula
-        return text
+        # the apostrophe a CSV export put before a text that looks like a formula comes off
+        return unescape_cell(_text(value))
 
     def render(self, value, obj=None, **kwargs):
         return "" if value is None else str(value)

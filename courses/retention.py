@@ -13,7 +13,7 @@ Anonymising (`anonymise`, shared by the daily purge and by an erasure on request
   confirmation, cancellation, calendar and self-assessment link answers 404; on their outgoing messages the
   recipient, subject, text, details (`context`) and last error, and messages not sent yet are withdrawn;
   on their audit-log entries (and the entries of their registrations and messages) any label naming them is
-  replaced by an id-only label (courses.audit), and names, e-mails and phone numbers are removed from the
+  replaced by an id-only label (cms.audit), and names, e-mails and phone numbers are removed from the
   entries' data;
 - kept for the statistics: age band, ward, device owned, preferred language, the registrations themselves
   (session, status, channel, who booked: self, family or staff, dates), attendance and the can-do
@@ -42,7 +42,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from wagtail.models import ModelLogEntry, Site
 
-from courses.audit import audit_title, log
+from cms.audit import audit_title, log
 from courses.models import OutgoingMessage, Participant, Registration, new_token_key
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ def anonymise(participant_ids: Iterable[int], *, now: dt.datetime | None = None)
 
 def _relabel_log_entries(*, participants: dict, registrations: dict, messages: dict,
                          secrets: dict[int, set[str]]) -> int:
-    """Give the audit-log entries of these objects an id-only label (courses.audit.audit_title) and take their
+    """Give the audit-log entries of these objects an id-only label (cms.audit.audit_title) and take their
     owners' details out of the entries' data. Each mapping: object pk → (instance for the label, participant id).
     Returns how many entries changed."""
     changed = []

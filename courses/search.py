@@ -11,8 +11,8 @@ reading. Terms separated by spaces must all match (in any of the fields). The nu
 import jaconv
 from django.db.models import Q, QuerySet
 
+from cms.normalize import fold_spaces, normalize_kana, to_half_width_ascii
 from courses.models import CoursePage
-from courses.normalize import fold_spaces, normalize_kana, to_half_width_ascii
 
 TEXT_FIELDS = ["title", "title_en", "summary", "summary_en", "topics__name", "topics__name_en"]
 MAX_TERMS = 5

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from cms.audit import log
 from courses import services
-from courses.audit import log
 from courses.models import Session, SessionSeries
 from courses.services import CapacityBelowConfirmed, RegistrationError
 

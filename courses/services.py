@@ -15,9 +15,9 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from courses.audit import log
+from cms.audit import log
+from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
 from courses.models import Participant, Registration, Session
-from courses.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
 from courses.notifications import Event, notify
 
 # --- Refusals ---------------------------------------------------------------------------------------------

@@ -49,9 +49,9 @@ from django.utils.translation import gettext as _
 from import_export.results import RowResult
 from wagtail.log_actions import log
 
+from cms.csv_safety import escape_csv_cell
 from courses.models import Registration, Session
 from courses.resources import (
-    FORMULA_PREFIXES,
     IMPORTABLE,
     RESOURCES,
     AttendanceResource,
@@ -496,13 +496,6 @@ def export_queryset(kind: str, user, filters: ExportFilters):
     if filters.status:
         queryset = queryset.filter(status=filters.status)
     return queryset
-
-
-def escape_csv_cell(value):
-    """A text a spreadsheet would run as a formula gets a leading apostrophe (OWASP's CSV injection advice)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def csv_chunks(headers: list[str], rows: Iterator[list]) -> Iterator[bytes]:

@@ -27,7 +27,7 @@ from django.db.models import Exists, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from courses.audit import log
+from cms.audit import log
 from courses.models import Registration
 from outreach.models import SelfAssessment, SkillItem, SkillScore
 
@@ -174,7 +174,7 @@ def record_self_assessment(*, registration: Registration, kind: str, scores: Map
         SkillScore.objects.bulk_create(
             [SkillScore(assessment=assessment, item=item, score=score) for item, score in answers])
         action = "outreach.self_assessment.recorded" if created else "outreach.self_assessment.replaced"
-        # No names: the entry is labelled with ids, as courses.audit does for registrations.
+        # No names: the entry is labelled with ids, as cms.audit does for registrations.
         log(assessment, action, user=user,
             title=f"Self-assessment {assessment.pk} ({kind}) – registration {locked.pk}",
             data={"registration": locked.pk, "session": locked.session_id, "kind": kind, "source": source,

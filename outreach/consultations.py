@@ -19,8 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from wagtail.models import ModelLogEntry
 
+from cms.audit import log
 from courses import spreadsheets
-from courses.audit import log
 from outreach.models import AGE_BAND_CHOICES, Consultation, ConsultationTopic
 from partners.models import Ward
 

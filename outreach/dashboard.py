@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from cms.csv_safety import escape_csv_cell
 from outreach import charts, metrics
 from outreach.filters import querystring
 
@@ -370,20 +371,10 @@ TABLE_FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """A text a spreadsheet would run as a formula gets a leading apostrophe (OWASP's CSV injection advice)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _dataset(matrix: metrics.Matrix) -> tablib.Dataset:
-    dataset = tablib.Dataset(headers=[_cell(header) for header in matrix.header()])
+    dataset = tablib.Dataset(headers=[escape_csv_cell(header) for header in matrix.header()])
     for line in matrix.body():
-        dataset.append([_cell(value) for value in line])
+        dataset.append([escape_csv_cell(value) for value in line])
     # Excel's sheet names: at most 31 characters, none of []:*?/\
     dataset.title = "".join(" " if c in "[]:*?/\\" else c for c in str(matrix.title))[:31] or "Sheet1"
     return dataset

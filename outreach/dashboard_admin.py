@@ -20,7 +20,7 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from courses.audit import log
+from cms.audit import log
 from outreach import charts, dashboard, metrics
 from outreach.filters import filters_from_request, querystring, scope_for
 

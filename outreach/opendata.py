@@ -40,8 +40,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cms.i18n import localized
+from cms.normalize import format_phone
 from courses.ical import TZ
-from courses.normalize import format_phone
 from outreach import bands, metrics, suppression
 
 # --- The event list ---------------------------------------------------------------------------------------------

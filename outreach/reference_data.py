@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from cms.audit import log
 from courses import spreadsheets
-from courses.audit import log
 from outreach.models import SURVEY_BAND_CHOICES, InternetUsageRate, KpiTarget, PopulationFigure
 
 IMPORTED = "outreach.reference.imported"

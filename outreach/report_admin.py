@@ -26,7 +26,7 @@ from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from courses.audit import log
+from cms.audit import log
 from outreach import dashboard, dashboard_admin, metrics, reports
 from outreach.filters import querystring, scope_for
 

@@ -32,6 +32,7 @@ from django.db.models import Count, F, Prefetch, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cms.csv_safety import escape_csv_cell
 from outreach import bands, metrics
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ EXPORT_FORMATS = ("csv", "xlsx")
 LOG_ACTION_EXPORTED = "outreach.report.exported"
 TOTAL = "total"
 # Text a spreadsheet would run as a formula (OWASP's CSV injection advice): prefixed with an apostrophe.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _held(now: dt.datetime, prefix: str = "") -> Q:
@@ -397,9 +397,7 @@ def annual_report(filters: metrics.Filters, *, today: dt.date | None = None,
 # --- Formats ----------------------------------------------------------------------------------------------------
 
 def _cell(value):
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return "" if value is None else value
+    return "" if value is None else escape_csv_cell(value)
 
 
 def _dataset(title: str, header: list, body: list[list]) -> tablib.Dataset:

@@ -29,9 +29,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cms import roles as cms_roles
+from cms.audit import log
+from cms.csv_safety import escape_csv_cell
 from cms.two_factor import annotate_two_factor
-from courses.audit import log
-from courses.spreadsheets import escape_csv_cell
 from partners.models import PartnerMembership
 from partners.permissions import CITY_ROLES
 from partners.services import remove_membership

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from courses.audit import log
+from cms.audit import log
 from partners.models import PartnerMembership, StaffCalendarFeed, new_feed_key
 
 SALT = "dekiru.partners.staff_feed"

@@ -22,10 +22,10 @@ Sending
 `invite` and `resend` start a sending round and, once their transaction commits, enqueue
 partners.tasks.send_invitation_task on the "mail" backend and queue: nothing is sent in the request. The task
 claims the invitation with one conditional UPDATE (new secret hash, and a lease: `next_attempt_at` moved past
-courses.outbox.lease_time()), so a duplicate task sends nothing, then sends through Django's e-mail API
+cms.sending.lease_time()), so a duplicate task sends nothing, then sends through Django's e-mail API
 (cms.mail.SendGridBackend in production) and records the outcome as the outbox does, with its helpers: sent; a
 transient failure (cms.mail.TransientMailError: 429, 5xx, timeout, network) → still waiting, retried by a task
-deferred with courses.outbox.retry_delay's backoff, up to DEKIRU_MAIL_MAX_ATTEMPTS; a permanent failure → failed,
+deferred with cms.sending.retry_delay's backoff, up to DEKIRU_MAIL_MAX_ATTEMPTS; a permanent failure → failed,
 with the reason for administrators, who can resend. The task carries its round, so a retry left over from before a
 resend sends nothing. If a task is lost (its worker died, the enqueue failed), the invitation stays waiting and is
 due again when the lease ends: `send_due_invitations` (partners.tasks.send_due_invitations_task) sends whatever is
@@ -36,7 +36,7 @@ Accepting
 `accept` runs in one transaction holding the invitation's row lock (select_for_update), so a double click or two
 tabs create one account: the second finds it accepted. It creates an active user with the invitation's e-mail and
 name, adds the role group, and for a partner role makes the membership through partners.services.add_membership
-(which also grants the partner's page permissions). Every step is in the audit log (courses.audit.log).
+(which also grants the partner's page permissions). Every step is in the audit log (cms.audit.log).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cms import roles
-from courses.audit import log
-from courses.outbox import lease_time, max_attempts, retry_delay, try_send
+from cms.audit import log
+from cms.sending import absolute, lease_time, max_attempts, retry_delay, try_send
 from partners.models import PARTNER_ROLE_MEMBERSHIP, Partner, StaffInvitation
 from partners.services import add_membership
 
@@ -256,7 +256,6 @@ def link_path(invitation: StaffInvitation, secret: str) -> str:
 def render_email(invitation: StaffInvitation, secret: str) -> tuple[str, str]:
     """Subject and plain text of the invitation e-mail, in the invitation's language, with the absolute link."""
     from cms.templatetags.dekiru import hour_minute, long_date
-    from courses.emails import absolute
     from partners.access_review import ROLE_LABELS
 
     inviter = invitation.invited_by

@@ -3,29 +3,7 @@
 The partner-workspace issue builds the full permission policies on this; the series and feed pages use it now.
 """
 
-from cms import roles
-
-CITY_ROLES = (roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CITY_ANALYST, roles.CALL_CENTRE_OPERATOR)
-
-
-def role_names(user) -> frozenset[str]:
-    """The Dekiru roles (cms.roles group names) the user holds: one query, remembered on the user object for the rest
-    of the request (request.user is the same object throughout), shared by is_city_staff and courses.privacy."""
-    if not getattr(user, "is_authenticated", False):
-        return frozenset()
-    cached = getattr(user, "_dekiru_role_names", None)
-    if cached is None:
-        cached = user._dekiru_role_names = frozenset(
-            user.groups.filter(name__in=roles.ALL_ROLES).values_list("name", flat=True))
-    return cached
-
-
-def is_city_staff(user) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return bool(role_names(user) & set(CITY_ROLES))
+from cms.roles import CITY_ROLES, is_city_staff, role_names  # noqa: F401 (partners' callers import them here)
 
 
 def partner_ids(user) -> set[int] | None:

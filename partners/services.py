@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from cms.audit import log
 from cms.models import MunicipalitySettings
-from courses.audit import log
 from partners.models import Partner, PartnerMembership, Ward
 
 DEFAULT_MUNICIPALITY_CSV = Path(__file__).resolve().parent.parent / "data" / "municipalities" / "kawasaki.csv"

@@ -23,20 +23,9 @@ from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from cms.roles import can_deactivate, can_review
 from partners import access_review as service
 from partners.models import PartnerMembership
-from partners.permissions import is_city_staff
-
-REVIEW_PERMISSION = "cms.view_user"
-DEACTIVATE_PERMISSION = "cms.change_user"
-
-
-def can_review(user) -> bool:
-    return is_city_staff(user) and user.has_perm(REVIEW_PERMISSION)
-
-
-def can_deactivate(user) -> bool:
-    return is_city_staff(user) and user.has_perm(DEACTIVATE_PERMISSION)
 
 
 class StaffAdminView(WagtailAdminTemplateMixin, View):

@@ -5,7 +5,7 @@ from django.utils import dateformat, timezone
 from django.utils.translation import pgettext
 
 from cms.i18n import localized as localized_value
-from courses.normalize import format_phone
+from cms.normalize import format_phone
 
 register = template.Library()
 

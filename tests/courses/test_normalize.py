@@ -1,4 +1,4 @@
-"""Normalisation of what residents type into the registration form (courses/normalize.py, courses/forms.py).
+"""Normalisation of what residents type into the registration form (cms/normalize.py, courses/forms.py).
 
 Contact fields and the kana reading are rewritten into one canonical form; a person's name never is,
 beyond trimming and folding runs of spaces.
@@ -6,9 +6,7 @@ beyond trimming and folding runs of spaces.
 
 import pytest
 
-from courses.forms import RegistrationForm
-from courses.models import Participant
-from courses.normalize import (
+from cms.normalize import (
     format_phone,
     is_valid_phone,
     normalize_email,
@@ -16,6 +14,8 @@ from courses.normalize import (
     normalize_name,
     normalize_phone,
 )
+from courses.forms import RegistrationForm
+from courses.models import Participant
 
 IDEOGRAPHIC_SPACE = "\u3000"
 

@@ -147,7 +147,7 @@ def programme(site):
     messages = [message(r1, 1), message(r2, 2, to_booker=True), message(r5, 3)]
     OutgoingMessage.objects.filter(pk=messages[1].pk).update(
         to_name="川崎 一郎", to_email="ichiro@example.jp", last_error="550 ichiro@example.jp: mailbox full")
-    # Audit entries written before courses.audit labelled them with ids: Wagtail's label is the person's name.
+    # Audit entries written before cms.audit labelled them with ids: Wagtail's label is the person's name.
     for participant in (*old, *recent, returning):
         wagtail_log(participant, "wagtail.edit",
                     data={"merged_name": f"旧姓 花子{participant.pk}", "note": f"電話 {participant.phone}"})
