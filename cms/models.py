@@ -1,6 +1,9 @@
+from dataclasses import dataclass, field
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from wagtail import hooks
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.contrib.settings.models import BaseGenericSetting, BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField, StreamField
@@ -18,6 +21,21 @@ class User(AbstractUser):
         verbose_name_plural = _("users")
 
 
+@dataclass(frozen=True)
+class HomePageSection:
+    """A part of the home page that another app provides: its template, rendered with `context` as `section`."""
+
+    template_name: str
+    context: dict = field(default_factory=dict)
+
+
+def home_page_sections(request) -> list[HomePageSection]:
+    """The sections the apps register with the `home_page_sections` hook (a function taking the request and
+    returning a HomePageSection, or None to show nothing), in the hooks' order. The home page imports no app."""
+    sections = (hook(request) for hook in hooks.get_hooks("home_page_sections"))
+    return [section for section in sections if section is not None]
+
+
 class HomePage(Page):
     intro = RichTextField(_("introduction (Japanese)"), blank=True)
     intro_en = RichTextField(_("introduction (English)"), blank=True)
@@ -30,16 +48,9 @@ class HomePage(Page):
         verbose_name = _("home page")
 
     def get_context(self, request, *args, **kwargs):
-        from courses.services import find_sessions
-        from courses.views import _refusal
-        from partners.models import Ward
-
         context = super().get_context(request, *args, **kwargs)
         context["intro_text"] = localized(self, "intro")
-        context["next_sessions"] = list(find_sessions(free=True)[:6])
-        for session in context["next_sessions"]:
-            session.refusal = _refusal(session)
-        context["wards"] = Ward.objects.all()
+        context["sections"] = home_page_sections(request)
         return context
 
 

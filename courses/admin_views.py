@@ -60,14 +60,6 @@ def _can_act_on(registration: Registration) -> bool:
             and not registration.session.is_cancelled and registration.session.starts_at > timezone.now())
 
 
-def _refusal(session: Session):
-    try:
-        services.check_open_for_registration(session)
-    except services.RegistrationError as exc:
-        return exc.message
-    return None
-
-
 def _outcome_message(registration: Registration) -> str:
     if registration.status == Registration.Status.WAITLISTED:
         return _("%(name)s is on the waiting list for %(session)s: number %(rank)d.") % {
@@ -193,7 +185,7 @@ class ChooseSessionView(CallCentreView):
         query = form.cleaned_data["q"] if form.is_valid() else ""
         page = Paginator(services.find_sessions(q=query), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
         for session in page:
-            session.refusal = _refusal(session)
+            session.refusal = services.refusal_reason(session)
         querystring = request.GET.copy()
         querystring.pop("page", None)
         return self.render(form=form, page_obj=page, sessions=page.object_list, querystring=querystring.urlencode(),
@@ -222,14 +214,16 @@ class BookView(CallCentreView):
         self.session = self.get_session(session_id)
         person = _participant_from_query(request)
         form = PhoneBookingForm(initial=_initial_from(person) if person else None)
-        return self.render(form=form, session=self.session, refusal=_refusal(self.session), participant=person)
+        return self.render(form=form, session=self.session, refusal=services.refusal_reason(self.session),
+                           participant=person)
 
     def post(self, request, session_id):
         self.session = self.get_session(session_id)
         form = PhoneBookingForm(request.POST)
         if not form.is_valid():
             messages.validation_error(request, _("The booking could not be made. Please check the details."), form)
-            return self.render(form=form, session=self.session, refusal=_refusal(self.session), status=400)
+            return self.render(form=form, session=self.session, refusal=services.refusal_reason(self.session),
+                               status=400)
         booker = form.booker_details()
         try:
             result = services.register(
@@ -239,7 +233,8 @@ class BookView(CallCentreView):
                 booker=booker, actor=request.user)
         except services.RegistrationError as exc:
             messages.error(request, exc.message)
-            return self.render(form=form, session=self.session, refusal=_refusal(self.session), status=400)
+            return self.render(form=form, session=self.session, refusal=services.refusal_reason(self.session),
+                               status=400)
         registration = result.registration
         if not result.created:
             messages.warning(request, _(
@@ -322,7 +317,7 @@ class MoveView(RegistrationActionView):
         others = list(services.find_sessions(q=query).exclude(course_id=self.registration.session.course_id)
                       [:MOVE_TARGETS_LIMIT])
         for session in [*same_course, *others]:
-            session.refusal = _refusal(session)
+            session.refusal = services.refusal_reason(session)
         return self.render(form=form, registration=self.registration, session=self.registration.session,
                            same_course=same_course, others=others, query=query,
                            can_act=_can_act_on(self.registration), status=status)

@@ -145,13 +145,13 @@ class CoursePage(RoutablePageMixin, Page):
                 .select_related("venue", "venue__ward", "organiser").order_by("starts_at"))
 
     def get_context(self, request, *args, **kwargs):
-        from courses.views import _refusal
+        from courses.services import refusal_reason  # services imports these models
 
         context = super().get_context(request, *args, **kwargs)
         sessions = list(self.get_upcoming_sessions())
         for session in sessions:
             session.course = self  # the cards link back to the course: no query per session
-            session.refusal = _refusal(session)
+            session.refusal = refusal_reason(session)
         context["sessions"] = sessions
         return context
 

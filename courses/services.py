@@ -142,6 +142,16 @@ def check_open_for_registration(session: Session, *, now: datetime | None = None
         raise RegistrationClosed()
 
 
+def refusal_reason(session: Session, *, now: datetime | None = None) -> str | None:
+    """Why this session cannot be booked now, in words for the resident (cancelled, past, not open yet, closed),
+    or None when it can. The same rule as check_open_for_registration, for pages that list sessions."""
+    try:
+        check_open_for_registration(session, now=now)
+    except RegistrationError as exc:
+        return exc.message
+    return None
+
+
 def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetails) -> Participant:
     """The same person is the same name with the same e-mail or phone; anything else is a new participant.
 

@@ -69,7 +69,7 @@ def session_list(request):
     sessions = services.find_sessions(**filters)
     page = Paginator(sessions, PAGE_SIZE).get_page(request.GET.get("page"))
     for session in page:
-        session.refusal = _refusal(session)
+        session.refusal = services.refusal_reason(session)
     matching_courses = list(search_courses(filters["q"]).order_by("title")[:20]) if filters.get("q") else None
     query = request.GET.copy()
     query.pop("page", None)
@@ -77,14 +77,6 @@ def session_list(request):
         "form": form, "page_obj": page, "sessions": page.object_list, "matching_courses": matching_courses,
         "filtered": bool(filters), "querystring": query.urlencode(),
     })
-
-
-def _refusal(session):
-    try:
-        services.check_open_for_registration(session)
-    except services.RegistrationError as exc:
-        return exc.message
-    return None
 
 
 def already_registered(request):

@@ -5,9 +5,11 @@ from wagtail.admin.menu import MenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-from courses import data_request_admin  # noqa: F401  (personal-data request pages: registers its own hooks)
+from cms.models import HomePageSection
+from courses import data_request_admin, services  # noqa: F401  (personal-data request pages: registers its own hooks)
 from courses.models import Topic
 from courses.viewsets import call_centre_viewset
+from partners.models import Ward
 
 
 @hooks.register("register_log_actions")
@@ -34,6 +36,21 @@ def register_course_log_actions(actions):
                             _("Future sessions of the series changed"))
     actions.register_action("courses.series.cancelled", _("Future sessions of the series cancelled"),
                             _("Future sessions of the series cancelled"))
+
+
+@hooks.register("home_page_sections", order=10)
+def home_wards_section(request):
+    """The home page's buttons per ward, each opening the class finder for that ward."""
+    return HomePageSection("courses/home/wards.html", {"wards": list(Ward.objects.all())})
+
+
+@hooks.register("home_page_sections", order=20)
+def home_next_sessions_section(request):
+    """The home page's next classes with free seats, with why each cannot be booked if it cannot."""
+    sessions = list(services.find_sessions(free=True)[:6])
+    for session in sessions:
+        session.refusal = services.refusal_reason(session)
+    return HomePageSection("courses/home/next_sessions.html", {"sessions": sessions})
 
 
 class TopicViewSet(SnippetViewSet):
