@@ -65,7 +65,10 @@ def readyz(request):
     now = timezone.now()
     body = {"status": "ok", "database": "ok"}
     try:
-        jobs, outbox = heartbeats.job_statuses(), heartbeats.outbox_status(now)
+        jobs = heartbeats.job_statuses()
+        # Machines read this: the messages are always in English.
+        with translation.override("en"):
+            checks = heartbeats.app_checks(now)
     except DatabaseError:  # e.g. migrations not applied yet: the app may still serve, but say so
         logger.warning("readiness: heartbeats could not be read", exc_info=True)
         body.update(status="warning", warnings=[{"code": "checks_failed", "subject": "heartbeats",
@@ -73,14 +76,13 @@ def readyz(request):
         return JsonResponse(body)
     # Machines read this: the messages are always in English.
     with translation.override("en"):
-        found = heartbeats.problems(jobs, outbox, now)
+        found = heartbeats.problems(jobs, checks, now)
     body["jobs"] = {job.name: {"last_run_at": _iso(job.last_run_at), "last_ok_at": _iso(job.last_ok_at),
                                "late_after_minutes": job.late_after and int(job.late_after.total_seconds() // 60),
                                "late": job.is_late(now)}
                     for job in jobs}
-    body["outbox"] = {"overdue": outbox.overdue,
-                      "overdue_after_minutes": int(outbox.overdue_after.total_seconds() // 60),
-                      "failed_last_day": outbox.failed_last_day}
+    for check in checks:
+        body[check.name] = check.data
     body["warnings"] = [{"code": problem.code, "subject": problem.subject, "message": problem.message}
                         for problem in found]
     if found:
@@ -107,7 +109,7 @@ PANEL_TEMPLATE = """{% load wagtailadmin_tags %}
         <td>{% if job.late_after_minutes %}{{ job.late_after_minutes }}{% else %}—{% endif %}</td></tr>
     {% endfor %}</tbody>
   </table>
-  <p>{{ outbox_line }}</p>
+  {% for summary in summaries %}<p>{{ summary }}</p>{% endfor %}
 {% endpanel %}"""
 
 
@@ -122,20 +124,17 @@ class BackgroundWorkPanel(Component):
 
     def render_html(self, parent_context=None):
         now = timezone.now()
-        jobs, outbox = heartbeats.job_statuses(), heartbeats.outbox_status(now)
+        jobs, checks = heartbeats.job_statuses(), heartbeats.app_checks(now)
         context = {
             "heading": _("Background work"),
-            "problems": heartbeats.problems(jobs, outbox, now),
+            "problems": heartbeats.problems(jobs, checks, now),
             "all_well": _("The worker and the periodic jobs run on time; no e-mail is overdue or failed."),
             "labels": {"job": _("Job"), "last_run": _("Last run"), "last_ok": _("Last successful run"),
                        "late_after": _("Late after (minutes)"), "never": _("never")},
             "jobs": [{"name": job.name, "last_run_at": job.last_run_at, "last_ok_at": job.last_ok_at,
                       "late_after_minutes": job.late_after and int(job.late_after.total_seconds() // 60)}
                      for job in jobs],
-            "outbox_line": _("Outbox: %(overdue)d e-mail(s) overdue by more than %(minutes)d minutes, "
-                             "%(failed)d failed in the last 24 hours.") % {
-                "overdue": outbox.overdue, "minutes": int(outbox.overdue_after.total_seconds() // 60),
-                "failed": outbox.failed_last_day},
+            "summaries": [check.summary for check in checks],
         }
         return engines["django"].from_string(PANEL_TEMPLATE).render(context, self.request)
 

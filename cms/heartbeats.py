@@ -5,8 +5,8 @@ is noticed (the readiness endpoint and the admin home panel, cms.health).
   there, so its heartbeat goes stale and the job shows as late.
 - The mail worker (django-tasks-db's `db_worker`) records one after its tasks, through django-tasks' task_finished
   signal, at most once a minute per process; `send_outbox --loop` after each pass. A worker is idle when nothing
-  is due, so it is never late by itself: e-mails waiting past their time (`outbox_status`) are the sign of a worker
-  that is down.
+  is due, so it is never late by itself: e-mails waiting past their time are the sign of a worker that is down
+  (the outbox's readiness check, courses.health, one of the `readiness_checks` the apps register).
 - How old a job's heartbeat may be before it counts as late is the setting DEKIRU_HEARTBEATS (minutes per name).
 
 Heartbeats hold names, times and counts, never personal data.
@@ -23,9 +23,9 @@ from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django_tasks import TaskResultStatus
 from django_tasks.signals import task_finished
+from wagtail import hooks
 
 logger = logging.getLogger(__name__)
 
@@ -91,19 +91,29 @@ class JobStatus:
 
 
 @dataclass(frozen=True)
-class OutboxStatus:
-    overdue: int  # e-mails waiting longer than overdue_after past their sending time
-    overdue_after: timedelta
-    failed_last_day: int  # e-mails marked failed in the last 24 hours
-
-
-@dataclass(frozen=True)
 class Problem:
     """Something an administrator should look at. The app can still serve: readiness stays 200."""
 
-    code: str  # job_never_ran, job_late, job_failed, outbox_overdue, outbox_failed
-    subject: str  # the job's name, or "outbox"
+    code: str  # job_never_ran, job_late, job_failed, or an app check's code (outbox_overdue, outbox_failed)
+    subject: str  # the job's name, or the app check's name ("outbox")
     message: str  # in the active language
+
+
+@dataclass(frozen=True)
+class AppCheck:
+    """What an app reports about its own background work, through the `readiness_checks` hook: a function taking
+    `now` and returning one AppCheck. `name` is its key in /readyz's body, `data` its figures there, `problems` its
+    warnings, and `summary` its line on the admin's background-work panel (both in the active language)."""
+
+    name: str
+    data: dict
+    problems: list[Problem]
+    summary: str
+
+
+def app_checks(now: datetime) -> list[AppCheck]:
+    """The checks the apps register with the `readiness_checks` hook (the outbox's, from courses), in order."""
+    return [check(now) for check in hooks.get_hooks("readiness_checks")]
 
 
 def expected_jobs() -> dict[str, timedelta | None]:
@@ -126,24 +136,13 @@ def job_statuses() -> list[JobStatus]:
     return statuses
 
 
-def outbox_status(now: datetime | None = None) -> OutboxStatus:
-    from courses.models import OutgoingMessage
-
-    now = now or timezone.now()
-    overdue_after = timedelta(minutes=getattr(settings, "DEKIRU_OUTBOX_OVERDUE_MINUTES", 15))
-    failed = OutgoingMessage.objects.filter(status=OutgoingMessage.Status.FAILED,
-                                            channel=OutgoingMessage.Channel.EMAIL,
-                                            updated_at__gte=now - timedelta(days=1))
-    return OutboxStatus(overdue=OutgoingMessage.objects.due(now - overdue_after).count(), overdue_after=overdue_after,
-                        failed_last_day=failed.count())
-
-
 def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
-def problems(jobs: list[JobStatus], outbox: OutboxStatus, now: datetime | None = None) -> list[Problem]:
-    """What is wrong with the background work: late or failing jobs, e-mails overdue or failed."""
+def problems(jobs: list[JobStatus], checks: list[AppCheck], now: datetime | None = None) -> list[Problem]:
+    """What is wrong with the background work: late or failing jobs, then the apps' own problems (e-mails overdue
+    or failed)."""
     now = now or timezone.now()
     found = []
     for job in jobs:
@@ -155,14 +154,6 @@ def problems(jobs: list[JobStatus], outbox: OutboxStatus, now: datetime | None =
                 "job": job.name, "minutes": _minutes(now - job.last_run_at), "expected": _minutes(job.late_after)}))
         elif job.last_run_failed:
             found.append(Problem("job_failed", job.name, _("The last run of %(job)s failed.") % {"job": job.name}))
-    if outbox.overdue:
-        found.append(Problem("outbox_overdue", "outbox", ngettext(
-            "%(count)d e-mail has waited more than %(minutes)d minutes to be sent: is the mail worker running?",
-            "%(count)d e-mails have waited more than %(minutes)d minutes to be sent: is the mail worker running?",
-            outbox.overdue) % {"count": outbox.overdue, "minutes": _minutes(outbox.overdue_after)}))
-    if outbox.failed_last_day:
-        found.append(Problem("outbox_failed", "outbox", ngettext(
-            "%(count)d e-mail failed in the last 24 hours (see the message log).",
-            "%(count)d e-mails failed in the last 24 hours (see the message log).",
-            outbox.failed_last_day) % {"count": outbox.failed_last_day}))
+    for check in checks:
+        found.extend(check.problems)
     return found

@@ -7,6 +7,7 @@ from wagtail.snippets.views.snippets import SnippetViewSet
 
 from cms.models import HomePageSection
 from courses import data_request_admin, services  # noqa: F401  (personal-data request pages: registers its own hooks)
+from courses.health import outbox_check
 from courses.models import Topic
 from courses.viewsets import call_centre_viewset
 from partners.models import Ward
@@ -51,6 +52,9 @@ def home_next_sessions_section(request):
     for session in sessions:
         session.refusal = services.refusal_reason(session)
     return HomePageSection("courses/home/next_sessions.html", {"sessions": sessions})
+
+
+hooks.register("readiness_checks", outbox_check)
 
 
 class TopicViewSet(SnippetViewSet):
