@@ -22,7 +22,7 @@ def main() -> int:
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        from cms.services import ensure_site
+        from provision.services import ensure_site
 
         ensure_site()
         print(f"database: {connection.vendor}")  # noqa: T201

@@ -44,8 +44,8 @@ def _seed(scale: float) -> None:
     from django.core.management import call_command
 
     from courses.models import Session
-    from outreach.management.commands.bench_seed import PREFIX
     from partners.models import Partner
+    from provision.management.commands.bench_seed import PREFIX
 
     if Session.objects.exists():
         if not Partner.objects.filter(name__startswith=PREFIX).exists():

@@ -50,9 +50,9 @@ def can_review(user) -> bool:
 def can_deactivate(user) -> bool:
     return is_city_staff(user) and user.has_perm(DEACTIVATE_PERMISSION)
 
-# Page permissions on the course index (and so on every course below it), granted by cms.services.ensure_site
+# Page permissions on the course index (and so on every course below it), granted by provision.services.ensure_site
 # when it creates the index (the roles migration grants them where the index already existed).
-# Partner staff get theirs per partner, on their own course group only (partners.services.sync_partner_page_access).
+# Partner staff get theirs per partner, on their own course group only (courses.page_access.sync_partner_page_access).
 COURSE_INDEX_PAGE_PERMISSIONS = {
     CITY_PROGRAMME_OFFICER: ("add", "change", "publish"),
 }

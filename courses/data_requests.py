@@ -9,6 +9,11 @@ to the waiting list; no message is sent, there is no one left to send it to).
 Every export and every erasure is audit-logged on the participant, with ids and numbers only: the reason for an
 erasure is one of `ErasureReason` rather than free text, so that a name typed into it cannot end up in the log.
 
+Other apps hold data about a participant too (outreach: their self-assessments): each adds its section to the view,
+the export and the count in the log through the `personal_data_sections` hook (a function taking the participant
+and returning a DataSection), as pretix plugins register their data shredders. What they hold is anonymous once
+the participant is, so erasure needs nothing from them.
+
 Who may do what is decided by the admin views (courses.data_request_admin): city staff who look after people's
 records find and export; erasing needs the permission to delete participants as well.
 """
@@ -20,19 +25,20 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import models, transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from wagtail import hooks
 
 from cms.audit import log
 from cms.csv_safety import escape_csv_cell
 from courses import retention, services
 from courses.models import OutgoingMessage, Participant, Registration
-from outreach.models import SelfAssessment, SkillScore
 
 EXPORT_LOG_ACTION = "courses.participant.exported"
 ERASE_LOG_ACTION = "courses.participant.erased"
@@ -52,13 +58,35 @@ class AlreadyErased(Exception):
 
 
 @dataclass
+class DataSection:
+    """What another app holds about a participant (the `personal_data_sections` hook).
+
+    `key`: the section's name in the export (JSON key, CSV "Section" column); `objects`: the rows, shown by
+    `template_name` on the admin page (as `section`); `export`: one JSON-ready dict per object, each with an "id";
+    `csv_rows`: the (field, value) pairs of one exported dict in the CSV (default: its items)."""
+
+    key: str
+    objects: list
+    template_name: str
+    export: Callable[[object], dict]
+    csv_rows: Callable[[dict], Iterable[tuple[str, object]]] | None = None
+
+    def records(self) -> list[dict]:
+        return [self.export(obj) for obj in self.objects]
+
+
+def other_sections(participant: Participant) -> list[DataSection]:
+    return [hook(participant) for hook in hooks.get_hooks("personal_data_sections")]
+
+
+@dataclass
 class Holdings:
     """Everything held about one participant."""
 
     participant: Participant
     registrations: list[Registration]
     messages: list[OutgoingMessage]
-    assessments: list[SelfAssessment]
+    sections: list[DataSection] = field(default_factory=list)
 
 
 @dataclass
@@ -76,16 +104,13 @@ def find(query: str) -> QuerySet[Participant]:
 
 
 def holdings(participant: Participant) -> Holdings:
-    """The participant's registrations (with session, course, venue), messages and self-assessments."""
+    """The participant's registrations (with session, course, venue), messages, and the other apps' sections."""
     registrations = list(participant.registrations.select_related(
         "session", "session__course", "session__venue", "session__organiser").order_by("session__starts_at", "pk"))
     messages = list(OutgoingMessage.objects.filter(registration__participant=participant)
                     .select_related("session").order_by("created_at", "pk"))
-    scores = SkillScore.objects.select_related("item").order_by("item__number")
-    assessments = list(SelfAssessment.objects.filter(registration__participant=participant)
-                       .prefetch_related(Prefetch("scores", queryset=scores)).order_by("submitted_at", "pk"))
     return Holdings(participant=participant, registrations=registrations, messages=messages,
-                    assessments=assessments)
+                    sections=other_sections(participant))
 
 
 def upcoming_bookings(participant: Participant, *, now: dt.datetime | None = None) -> list[Registration]:
@@ -98,7 +123,8 @@ def upcoming_bookings(participant: Participant, *, now: dt.datetime | None = Non
 
 # --- Export -----------------------------------------------------------------------------------------------------
 
-def _when(value: dt.datetime | None) -> str:
+def when(value: dt.datetime | None) -> str:
+    """A time in the export: ISO 8601 in the city's time zone, or "" for none."""
     return timezone.localtime(value).isoformat() if value else ""
 
 
@@ -108,7 +134,10 @@ def export_data(participant: Participant) -> dict:
     Messages are listed with their recipient and subject but not their text: the text holds the resident's
     personal cancellation link, which staff never handle (courses.message_admin).
     """
-    held = holdings(participant)
+    return _export(holdings(participant))
+
+
+def _export(held: Holdings) -> dict:
     person = held.participant
     return {
         "participant": {
@@ -116,36 +145,30 @@ def export_data(participant: Participant) -> dict:
             "phone": person.phone, "age_band": str(person.get_age_band_display()),
             "ward": str(person.ward) if person.ward_id else "", "device": str(person.get_device_display()),
             "accessibility_needs": person.accessibility_needs, "language": str(person.get_language_display()),
-            "consent_policy_version": person.consent_policy_version, "consented_at": _when(person.consented_at),
-            "created_at": _when(person.created_at), "updated_at": _when(person.updated_at),
-            "anonymised_at": _when(person.anonymised_at),
+            "consent_policy_version": person.consent_policy_version, "consented_at": when(person.consented_at),
+            "created_at": when(person.created_at), "updated_at": when(person.updated_at),
+            "anonymised_at": when(person.anonymised_at),
         },
         "registrations": [{
             "id": registration.pk, "session": registration.session_id,
             "course": registration.session.course.title,
-            "starts_at": _when(registration.session.starts_at), "ends_at": _when(registration.session.ends_at),
+            "starts_at": when(registration.session.starts_at), "ends_at": when(registration.session.ends_at),
             "venue": str(registration.session.venue) if registration.session.venue_id else "",
             "organiser": str(registration.session.organiser),
             "status": str(registration.get_status_display()), "channel": str(registration.get_channel_display()),
             "booked_by": str(registration.get_booked_by_display()), "booker_name": registration.booker_name,
             "booker_relationship": registration.booker_relationship, "booker_email": registration.booker_email,
-            "booker_phone": registration.booker_phone, "registered_at": _when(registration.created_at),
-            "confirmed_at": _when(registration.confirmed_at), "cancelled_at": _when(registration.cancelled_at),
+            "booker_phone": registration.booker_phone, "registered_at": when(registration.created_at),
+            "confirmed_at": when(registration.confirmed_at), "cancelled_at": when(registration.cancelled_at),
         } for registration in held.registrations],
         "messages": [{
             "id": message.pk, "registration": message.registration_id, "kind": str(message.get_kind_display()),
             "channel": str(message.get_channel_display()), "status": str(message.get_status_display()),
             "to_name": message.to_name, "to_email": message.to_email, "to_phone": message.to_phone,
             "sent_to_booker": message.to_booker, "subject": message.subject,
-            "queued_at": _when(message.created_at), "sent_at": _when(message.sent_at),
+            "queued_at": when(message.created_at), "sent_at": when(message.sent_at),
         } for message in held.messages],
-        "self_assessments": [{
-            "id": assessment.pk, "registration": assessment.registration_id,
-            "kind": str(assessment.get_kind_display()), "source": str(assessment.get_source_display()),
-            "submitted_at": _when(assessment.submitted_at),
-            "scores": [{"item": score.item.number, "text": str(score.item), "score": score.score,
-                        "meaning": str(score.get_score_display())} for score in assessment.scores.all()],
-        } for assessment in held.assessments],
+        **{section.key: section.records() for section in held.sections},
     }
 
 
@@ -153,7 +176,7 @@ def to_json(data: dict) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def to_csv(data: dict) -> bytes:
+def to_csv(data: dict, sections: list[DataSection] = ()) -> bytes:
     """One row per value (section, record id, field, value): every section fits one sheet. UTF-8 with a BOM,
     so Excel reads Japanese correctly; text that would run as a formula gets a leading apostrophe."""
     buffer = io.StringIO()
@@ -166,13 +189,10 @@ def to_csv(data: dict) -> bytes:
         for record in data[section]:
             for name, value in record.items():
                 writer.writerow([section, record["id"], name, value])
-    for record in data["self_assessments"]:
-        for name, value in record.items():
-            if name != "scores":
-                writer.writerow(["self_assessments", record["id"], name, value])
-        for score in record["scores"]:
-            writer.writerow(["self_assessments", record["id"], f"item {score['item']}: {score['text']}",
-                             score["score"]])
+    for section in sections:
+        for record in data[section.key]:
+            for name, value in (section.csv_rows or dict.items)(record):
+                writer.writerow([section.key, record["id"], name, value])
     return codecs.BOM_UTF8 + buffer.getvalue().encode("utf-8")
 
 
@@ -190,11 +210,12 @@ def export_participant(*, participant: Participant, fmt: str, actor=None) -> byt
     """The participant's data as `fmt` ("json" or "csv"); the export is audit-logged (ids only)."""
     if fmt not in FORMATS:
         raise ValueError(f"Unknown export format: {fmt}")
-    data = export_data(participant)
+    held = holdings(participant)
+    data = _export(held)
     log(participant, EXPORT_LOG_ACTION, user=_user(actor), data={
         "format": fmt, "registrations": len(data["registrations"]), "messages": len(data["messages"]),
-        "self_assessments": len(data["self_assessments"])})
-    return to_json(data) if fmt == "json" else to_csv(data)
+        **{section.key: len(data[section.key]) for section in held.sections}})
+    return to_json(data) if fmt == "json" else to_csv(data, held.sections)
 
 
 # --- Erasure ----------------------------------------------------------------------------------------------------

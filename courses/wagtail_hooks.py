@@ -9,6 +9,7 @@ from cms.models import HomePageSection
 from courses import data_request_admin, services  # noqa: F401  (personal-data request pages: registers its own hooks)
 from courses.health import outbox_check
 from courses.models import Topic
+from courses.page_access import sync_partner_page_access
 from courses.viewsets import call_centre_viewset
 from partners.models import Ward
 
@@ -55,6 +56,8 @@ def home_next_sessions_section(request):
 
 
 hooks.register("readiness_checks", outbox_check)
+# A partner or its staff changed: its staff's page permissions on its course pages follow.
+hooks.register("partner_changed", sync_partner_page_access)
 
 
 class TopicViewSet(SnippetViewSet):

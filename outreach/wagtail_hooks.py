@@ -10,6 +10,7 @@ from wagtail.snippets.views.snippets import SnippetViewSet
 # Each of these registers its admin URLs, menu items and log actions with Wagtail's hooks on import.
 from outreach import assessment_admin, consultation_admin, dashboard_admin, reference_admin, report_admin  # noqa: F401
 from outreach.models import ConsultationTopic, SkillItem
+from outreach.personal_data import self_assessments_section
 
 outreach_menu = Menu(register_hook_name="register_outreach_menu_item", construct_hook_name="construct_outreach_menu")
 
@@ -38,6 +39,9 @@ class ConsultationTopicViewSet(SnippetViewSet):
     icon = "help"
     list_display = ["name", "name_en", "sort_order"]
 
+
+# A participant's self-assessments in their personal-data view and export (courses.data_requests).
+hooks.register("personal_data_sections", self_assessments_section)
 
 register_snippet(SkillItemViewSet)
 register_snippet(ConsultationTopicViewSet)

@@ -5,10 +5,9 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from wagtail import hooks
 
 from cms.audit import log
 from cms.models import MunicipalitySettings
@@ -139,50 +138,20 @@ def load_municipality(path: Path | str = DEFAULT_MUNICIPALITY_CSV, *, actor=None
                                   wards_removed=removed)
 
 
-def course_group_for(partner: Partner | None):
-    """The CourseGroupPage of a partner (or of the city, for None), created under the course index if missing."""
-    from courses.models import CourseGroupPage, CourseIndexPage
-
-    existing = CourseGroupPage.objects.filter(partner=partner).first()
-    if existing is not None:
-        return existing
-    index = CourseIndexPage.objects.first()
-    if index is None:
-        raise RuntimeError("Create the course index page before adding course groups.")
-    title = str(partner) if partner else _("City courses")
-    slug_base = slugify(partner.name_en or f"partner-{partner.pk}") if partner else "city"
-    group = CourseGroupPage(title=title, slug=slug_base or f"partner-{partner.pk}", partner=partner)
-    if CourseGroupPage.objects.child_of(index).filter(slug=group.slug).exists():
-        group.slug = f"{group.slug}-{partner.pk if partner else 'city'}"
-    index.add_child(instance=group)
-    group.save_revision().publish()
-    return group
-
-
-def sync_partner_page_access(partner: Partner):
-    """Keep the partner's page-permission group in step with the partner: add and change (not publish) on its
-    own CourseGroupPage subtree, and exactly its staff (memberships) as members; none while it is inactive.
-    Idempotent. Returns the group."""
-    from django.contrib.auth.models import Group, Permission
-    from wagtail.models import GroupPagePermission
-
-    from cms.roles import PARTNER_PAGE_PERMISSIONS, partner_editors_group_name
-
-    group, _created = Group.objects.get_or_create(name=partner_editors_group_name(partner.pk))
-    page = course_group_for(partner)
-    for action in PARTNER_PAGE_PERMISSIONS:
-        permission = Permission.objects.get(content_type__app_label="wagtailcore", codename=f"{action}_page")
-        GroupPagePermission.objects.get_or_create(group=group, page=page, permission=permission)
-    users = partner.memberships.values_list("user", flat=True) if partner.is_active else []
-    group.user_set.set(get_user_model().objects.filter(pk__in=users))
-    return group
+def partner_changed(partner: Partner) -> None:
+    """Tell the apps above that a partner or its staff changed (created, activated or deactivated, a membership added
+    or removed): each function registered with the `partner_changed` hook is called with the partner, in the same
+    transaction. Courses keeps the staff's page permissions on the partner's course pages in step this way."""
+    for hook in hooks.get_hooks("partner_changed"):
+        hook(partner)
 
 
 def create_partner(*, name: str, kind: str, actor=None, **fields) -> Partner:
-    """Create a partner together with its course group page and its staff's page-permission group."""
+    """Create a partner; the apps above add what goes with it (courses: its course group page and its staff's
+    page-permission group)."""
     with transaction.atomic():
         partner = Partner.objects.create(name=name, kind=kind, **fields)
-        sync_partner_page_access(partner)
+        partner_changed(partner)
         log(partner, "wagtail.create", user=actor)
     return partner
 
@@ -191,7 +160,7 @@ def add_membership(*, partner: Partner, user, role: str, actor=None) -> PartnerM
     with transaction.atomic():
         membership, _created = PartnerMembership.objects.update_or_create(
             partner=partner, user=user, defaults={"role": role})
-        sync_partner_page_access(partner)
+        partner_changed(partner)
         log(membership, "wagtail.create" if _created else "wagtail.edit", user=actor)
     return membership
 
@@ -202,4 +171,4 @@ def remove_membership(*, membership: PartnerMembership, actor=None) -> None:
         partner = membership.partner
         log(membership, "wagtail.delete", user=actor)
         membership.delete()
-        sync_partner_page_access(partner)
+        partner_changed(partner)

@@ -7,20 +7,20 @@ from wagtail.snippets.views.snippets import CreateView, EditView, SnippetViewSet
 
 from partners.models import Partner, Venue, Ward
 from partners.permissions import partner_ids, venue_policy
-from partners.services import sync_partner_page_access
+from partners.services import partner_changed
 
 
 class PartnerCreateView(CreateView):
     def save_instance(self):
         partner = super().save_instance()
-        sync_partner_page_access(partner)  # same rule as partners.services.create_partner
+        partner_changed(partner)  # same as partners.services.create_partner
         return partner
 
 
 class PartnerEditView(EditView):
     def save_instance(self):
         partner = super().save_instance()
-        sync_partner_page_access(partner)  # a deactivated partner's staff lose their page permissions
+        partner_changed(partner)  # a deactivated partner's staff lose their page permissions
         return partner
 
 

@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def site(db):
     """The page tree every deployment has: home, course index, city course group, privacy page, wards."""
-    from cms.services import ensure_site
+    from provision.services import ensure_site
 
     return ensure_site()
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from courses.models import CourseGroupPage, CoursePage, Participant, Registration, Session
+from courses.page_access import course_group_for
 from partners.models import Partner, Venue, Ward
-from partners.services import course_group_for, create_partner
+from partners.services import create_partner
 
 _counter = itertools.count(1)
 

@@ -1,4 +1,4 @@
-"""The load test's preparation command and its database check (courses/management/commands/loadtest_prepare.py).
+"""The load test's preparation command and its database check (provision/management/commands/loadtest_prepare.py).
 
 A tiny burst through the public registration form (Django's test client, CSRF enforced, as the locustfile sends it)
 must leave exactly min(capacity, people) confirmed per session and nobody registered twice; on PostgreSQL the same
@@ -16,9 +16,9 @@ from django.db import connection
 from django.test import Client
 
 from courses import services
-from courses.management.commands.loadtest_prepare import check_burst
 from courses.models import CoursePage, Registration, Session
 from partners.models import Ward
+from provision.management.commands.loadtest_prepare import check_burst
 from tests import factories
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "courses",
     "partners",
     "outreach",
+    "provision",
     "wagtail.contrib.settings",
     "wagtail.contrib.routable_page",
     "wagtail.contrib.redirects",

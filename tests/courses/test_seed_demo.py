@@ -20,10 +20,10 @@ from django.utils import timezone
 from wagtail.models import ModelLogEntry, Page, PageLogEntry, Revision
 
 from cms.roles import ALL_ROLES, PARTNER_INSTRUCTOR, PARTNER_MANAGER
-from courses.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS, FULL_SESSION_NOTE, SENIOR_BANDS
 from courses.models import CourseGroupPage, CoursePage, Participant, Registration, Session
 from outreach.models import Consultation, InternetUsageRate, KpiTarget, PopulationFigure, SelfAssessment, SkillScore
 from partners.models import Partner, PartnerMembership, Venue, Ward
+from provision.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS, FULL_SESSION_NOTE, SENIOR_BANDS
 
 pytestmark = pytest.mark.django_db
 

@@ -29,9 +29,10 @@ from courses.models import (
     Session,
     SessionSeries,
 )
+from courses.page_access import sync_partner_page_access
 from partners.feeds import feed_token, get_or_create_feed
 from partners.models import Partner, PartnerMembership, StaffCalendarFeed, Venue
-from partners.services import add_membership, sync_partner_page_access
+from partners.services import add_membership
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.url_walk]

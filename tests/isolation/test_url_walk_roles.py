@@ -41,12 +41,13 @@ from courses.models import (
     SessionStaff,
     Topic,
 )
+from courses.page_access import sync_partner_page_access
 from courses.tokens import registration_token
 from outreach.assessment_tokens import assessment_token
 from outreach.models import Consultation, ConsultationTopic, SelfAssessment, SkillItem
 from partners.feeds import feed_token, get_or_create_feed
 from partners.models import Partner, PartnerMembership, Venue, Ward
-from partners.services import add_membership, sync_partner_page_access
+from partners.services import add_membership
 from tests import factories
 from tests.isolation.test_admin_url_walk import PARAM
 

@@ -35,7 +35,6 @@ from django.db import connection
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from cms.services import ensure_site
 from courses.models import Registration, Session, Topic
 from outreach import bands, metrics, summaries
 from outreach.models import (
@@ -49,6 +48,7 @@ from outreach.models import (
     SkillScore,
 )
 from partners.models import Ward
+from provision.services import ensure_site
 from tests import factories
 
 JST = ZoneInfo("Asia/Tokyo")

@@ -8,8 +8,9 @@ from wagtail.rich_text import RichText
 
 from cms.models import HomePage, SiteSettings, StandardPage
 from cms.roles import grant_course_index_permissions
+from courses.page_access import course_group_for
 from partners.models import Ward
-from partners.services import course_group_for, load_municipality
+from partners.services import load_municipality
 
 
 def ensure_course_workflow(index):

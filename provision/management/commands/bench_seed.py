@@ -208,8 +208,9 @@ def seed_programme(*, scale: float, seed: int, today: dt.date, log=lambda text: 
 
 def _structure(rng: random.Random, scale: float):
     """Partners, their courses (with topics and can-do items) and venues in every ward."""
-    from cms.services import ensure_site
-    from partners.services import course_group_for, create_partner
+    from courses.page_access import course_group_for
+    from partners.services import create_partner
+    from provision.services import ensure_site
 
     ensure_site()
     wards = list(Ward.objects.order_by("sort_order", "code"))

@@ -4,7 +4,7 @@ that nobody was overbooked afterwards (scripts/loadtest.sh, loadtest/locustfile.
     manage.py loadtest_prepare --output run.json        # 10 new sessions of 20 seats on a live course
     manage.py loadtest_prepare --check run.json         # after the burst: counts per session, exit 1 on a problem
 
-Everything goes through the same code as the admin: the site tree (`cms.services.ensure_site`), a partner with its
+Everything goes through the same code as the admin: the site tree (`provision.services.ensure_site`), a partner with its
 course group (`partners.services.create_partner`), a published course page, and the sessions as one weekly series
 (`courses.series.create_series`, every weekday, so 10 sessions are 10 consecutive days starting a week from
 today). Every run adds a new series (and a new run tag for the residents' names), so runs never mix; the course,
@@ -26,11 +26,12 @@ from django.db import transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from cms.services import ensure_site
 from courses.models import CoursePage, Participant, Registration, Session
+from courses.page_access import course_group_for
 from courses.series import SeriesRule, create_series
 from partners.models import Partner, Venue, Ward
-from partners.services import course_group_for, create_partner
+from partners.services import create_partner
+from provision.services import ensure_site
 
 PARTNER_NAME = "負荷試験NPO"
 PARTNER_NAME_EN = "Load test NPO"

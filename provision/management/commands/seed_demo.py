@@ -35,13 +35,14 @@ from django.utils import timezone
 
 from cms import roles
 from cms.models import SiteSettings
-from cms.services import ensure_site
 from courses import outbox, services
 from courses.models import CoursePage, Participant, Registration, Session, Topic
+from courses.page_access import course_group_for
 from outreach import reference_data
 from outreach.models import Consultation, ConsultationTopic, SelfAssessment, SkillItem, SkillScore
 from partners.models import Partner, PartnerMembership, Venue, Ward
-from partners.services import add_membership, course_group_for, create_partner
+from partners.services import add_membership, create_partner
+from provision.services import ensure_site
 
 SEED = 20260401
 DEMO_PASSWORD = "dekiru-demo"

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from cms.services import ensure_site
+from provision.services import ensure_site
 
 
 class Command(BaseCommand):
