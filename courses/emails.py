@@ -6,11 +6,11 @@ Templates: templates/emails/<kind>.txt and .html (both extend emails/base.*). Su
 Wording is short and plain, for residents many of whom are over 65; the HTML uses large type (20 px) and a
 single column without images.
 
-Extension point: `add_context_hook(kind)` lets another app add to a message's template context — the outreach app
-adds the self-assessment link to the "after the session" thanks through `followup_links`.
+Extension point: the `construct_message_context` hook (a function taking the message and its template context) lets
+another app add to a message's context — the outreach app adds the can-do check links through `followup_links`.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
+from wagtail import hooks
 
 from cms.i18n import localized
 from cms.sending import absolute, base_url
@@ -68,20 +69,6 @@ STYLES = {
 
 # Messages that carry the personal calendar file, when the person has a seat.
 WITH_CALENDAR = {Kind.CONFIRMED, Kind.PROMOTED, Kind.SESSION_MOVED, Kind.RESENT}
-
-ContextHook = Callable[[OutgoingMessage, dict], None]
-_context_hooks: dict[str, list[ContextHook]] = {}
-
-
-def add_context_hook(kind: str) -> Callable[[ContextHook], ContextHook]:
-    """Decorator: `func(message, context)` may add to the template context of messages of `kind`."""
-
-    def register(func: ContextHook) -> ContextHook:
-        _context_hooks.setdefault(kind, []).append(func)
-        return func
-
-    return register
-
 
 @dataclass
 class Attachment:
@@ -206,12 +193,12 @@ def context_for(message: OutgoingMessage, *, now: datetime | None = None) -> dic
         "moved_from": when(parse_datetime(moved_from["starts_at"]), parse_datetime(moved_from["ends_at"]))
         if moved_from else "",
         "with_calendar": message.kind in WITH_CALENDAR and has_seat and message.channel == "email",
-        # Filled by the outreach app (self-assessment) through add_context_hook(Kind.AFTER_SESSION).
+        # Filled by the outreach app (can-do checks) through the construct_message_context hook.
         "followup_links": [],
         "styles": STYLES,
         **_memoized(("enquiries", translation.get_language()), _load_enquiries),
     }
-    for hook in _context_hooks.get(message.kind, []):
+    for hook in hooks.get_hooks("construct_message_context"):
         hook(message, context)
     return context
 

@@ -22,7 +22,10 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext
 
+from cms.sending import absolute
+from courses.models import OutgoingMessage, Registration
 from outreach.models import SelfAssessment
 
 SALT = "dekiru.outreach.self_assessment"
@@ -93,47 +96,28 @@ def check_from_token(token: str, queryset, *, now: datetime | None = None) -> Ch
 # --- The link in the "thank you for coming" e-mail -----------------------------------------------------------
 
 
-_email_hooks_registered = False
-
-
-def register_email_hooks() -> None:
-    """Called from OutreachConfig.ready (once; a second call does nothing): the after-session thanks carries the
-    resident's "after" check link when the registration was marked attended (not to no-shows, and not on the phone
-    call list, which reads no links out)."""
-    global _email_hooks_registered
-    if _email_hooks_registered:
+def add_check_links(message, context) -> None:
+    """`construct_message_context` hook (outreach/wagtail_hooks.py): the booking confirmation (or the seat from the
+    waiting list) invites the resident to say what they can do before the class, and the after-session thanks
+    carries the "after" check link when the registration was marked attended — the pair that shows what the class
+    changed. Not to no-shows, and not on the phone call list, which reads no links out."""
+    registration = message.registration
+    if registration is None or context.get("by_phone") or registration.session.is_cancelled:
         return
-    _email_hooks_registered = True
-    from django.utils.translation import gettext
-
-    from courses import emails
-    from courses.models import OutgoingMessage, Registration
-
-    @emails.add_context_hook(OutgoingMessage.Kind.AFTER_SESSION)
-    def add_post_check_link(message, context) -> None:
-        registration = message.registration
+    Kind = OutgoingMessage.Kind
+    if message.kind == Kind.AFTER_SESSION and registration.status == Registration.Status.ATTENDED:
         kind = SelfAssessment.Kind.POST
-        if registration is None or context.get("by_phone") or registration.status != Registration.Status.ATTENDED:
-            return
-        if registration.session.is_cancelled or is_expired(registration, kind):
+        if is_expired(registration, kind):
             return
         answered = SelfAssessment.objects.filter(registration=registration, kind=kind).exists()
         label = (gettext("See or change your can-do check answers") if answered
                  else gettext("Answer the can-do check: what can you do now?"))
-        context["followup_links"].append({"label": label, "url": emails.absolute(assessment_path(registration, kind)),
+        context["followup_links"].append({"label": label, "url": absolute(assessment_path(registration, kind)),
                                           "kind": "self_assessment"})
-
-    @emails.add_context_hook(OutgoingMessage.Kind.CONFIRMED)
-    @emails.add_context_hook(OutgoingMessage.Kind.PROMOTED)
-    def add_pre_check_link(message, context) -> None:
-        """The booking confirmation invites the resident to say what they can do before the class (the "before"
-        half of the pair that shows what the class changed)."""
-        registration = message.registration
+    elif message.kind in (Kind.CONFIRMED, Kind.PROMOTED) and registration.status == Registration.Status.CONFIRMED:
         kind = SelfAssessment.Kind.PRE
-        if registration is None or context.get("by_phone") or registration.status != Registration.Status.CONFIRMED:
-            return
-        if registration.session.is_cancelled or is_expired(registration, kind):
+        if is_expired(registration, kind):
             return
         context["followup_links"].append({
             "label": gettext("Before the class: tell us what you can already do (can-do check)"),
-            "url": emails.absolute(assessment_path(registration, kind)), "kind": "self_assessment"})
+            "url": absolute(assessment_path(registration, kind)), "kind": "self_assessment"})

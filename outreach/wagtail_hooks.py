@@ -9,6 +9,7 @@ from wagtail.snippets.views.snippets import SnippetViewSet
 
 # Each of these registers its admin URLs, menu items and log actions with Wagtail's hooks on import.
 from outreach import assessment_admin, consultation_admin, dashboard_admin, reference_admin, report_admin  # noqa: F401
+from outreach.assessment_tokens import add_check_links
 from outreach.models import ConsultationTopic, SkillItem
 from outreach.personal_data import self_assessments_section
 
@@ -40,6 +41,8 @@ class ConsultationTopicViewSet(SnippetViewSet):
     list_display = ["name", "name_en", "sort_order"]
 
 
+# The can-do check links in the booking confirmation and the after-session thanks (courses.emails).
+hooks.register("construct_message_context", add_check_links)
 # A participant's self-assessments in their personal-data view and export (courses.data_requests).
 hooks.register("personal_data_sections", self_assessments_section)
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import icalendar
 import pytest
 from django.utils import timezone
+from wagtail import hooks
 
 from courses import emails, outbox
 from courses.models import OutgoingMessage, Registration
@@ -240,14 +241,12 @@ def test_a_call_list_text_has_no_links_to_read_out(site):
 
 
 def test_after_session_has_a_slot_for_follow_up_links(site):
-    @emails.add_context_hook(Kind.AFTER_SESSION)
     def self_assessment(message, context):
-        context["followup_links"].append({"label": "できることチェック", "url": "https://example.jp/check"})
+        if message.kind == Kind.AFTER_SESSION:
+            context["followup_links"].append({"label": "できることチェック", "url": "https://example.jp/check"})
 
-    try:
+    with hooks.register_temporarily("construct_message_context", self_assessment):
         rendered = emails.render(message_for(Kind.AFTER_SESSION))
-    finally:
-        emails._context_hooks[Kind.AFTER_SESSION].remove(self_assessment)
     assert "できることチェック\nhttps://example.jp/check" in rendered.text
     assert 'href="https://example.jp/check"' in rendered.html
 
