@@ -245,7 +245,7 @@ class HandSql:
 
 def measure() -> None:
     from courses.models import Participant, Registration, Session
-    from outreach import metrics, summaries
+    from outreach import metrics, summaries, summary_refresh
     from outreach.models import ConsultationTopic, SkillItem
 
     today = metrics.municipal_today()
@@ -257,7 +257,7 @@ def measure() -> None:
          f"{connection.vendor}")
 
     # As cron does: every fiscal year with data (the dashboard's monthly chart shows three).
-    for refresh in summaries.refresh_years():
+    for refresh in summary_refresh.refresh_years():
         _out(f"refresh of the summaries, FY{refresh.fiscal_year}: {refresh.seconds * 1000:.0f} ms")
     now = summaries.SummaryRefresh.objects.get(fiscal_year=fiscal_year).as_of
     sql = HandSql(fiscal_year, now)

@@ -7,10 +7,10 @@ a refresh recomputes a year from the raw rows, so running it twice gives the sam
 
 from django_tasks import task
 
-from outreach import summaries
+from outreach import summary_refresh
 
 
 @task()
 def refresh_outreach_summaries_task(fiscal_years: list[int] | None = None) -> dict[str, float]:
     """Refresh the given fiscal years (default: every year with data); returns the seconds each took."""
-    return {str(refresh.fiscal_year): refresh.seconds for refresh in summaries.refresh_years(fiscal_years)}
+    return {str(refresh.fiscal_year): refresh.seconds for refresh in summary_refresh.refresh_years(fiscal_years)}

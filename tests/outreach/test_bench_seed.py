@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from courses.models import Participant, Registration, Session
-from outreach import metrics, summaries
+from outreach import metrics, summaries, summary_refresh
 from outreach.models import Consultation, KpiTarget, PopulationFigure, SelfAssessment, SkillScore
 
 TODAY = dt.date(2025, 10, 1)  # FY2025, half through: the data covers FY2023 to FY2025
@@ -66,7 +66,7 @@ def test_refuses_a_database_with_sessions_unless_forced(site):
 def test_the_dashboard_reads_the_same_figures_from_the_seeded_summaries(site):
     seed()
     filters = metrics.Filters(fiscal_year=2024)
-    summaries.refresh(2024)
+    summary_refresh.refresh(2024)
     read = metrics.summary(filters)
     assert read.attendances > 0
     assert read == metrics.summary(filters, now=read.as_of)

@@ -36,7 +36,7 @@ from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from courses.models import Registration, Session, Topic
-from outreach import bands, metrics, summaries
+from outreach import bands, metrics, summaries, summary_refresh
 from outreach.models import (
     Consultation,
     ConsultationTopic,
@@ -215,7 +215,7 @@ class Programme:
             KpiTarget.objects.create(fiscal_year=2025, metric=metric, target=Decimal(target))
 
         if cls.summarised:
-            summaries.refresh_years([2024, 2025], now=NOW)
+            summary_refresh.refresh_years([2024, 2025], now=NOW)
 
     # --- helpers ---
 
@@ -571,7 +571,7 @@ class TestSummariesEqualRawRows(Programme, TestCase):
     command and the task refresh."""
 
     def test_every_figure(self):
-        refreshes = summaries.refresh_years([2025, 2024])
+        refreshes = summary_refresh.refresh_years([2025, 2024])
         self.assertEqual([refresh.fiscal_year for refresh in refreshes], [2025, 2024])
         w1, w2 = Ward.objects.order_by("sort_order", "code")[:2]
         for filters in (metrics.Filters(fiscal_year=2025), metrics.Filters(fiscal_year=2024),
@@ -597,9 +597,9 @@ class TestSummariesEqualRawRows(Programme, TestCase):
                     self.assertEqual(summarised, compute(filters), (name, filters))
 
     def test_refreshing_again_replaces_the_rows(self):
-        summaries.refresh(2025)
+        summary_refresh.refresh(2025)
         counts = [model.objects.count() for model in summaries.SUMMARY_MODELS]
-        summaries.refresh(2025)
+        summary_refresh.refresh(2025)
         self.assertEqual([model.objects.count() for model in summaries.SUMMARY_MODELS], counts)
         # One row per ward × age band of the people registered in the year: here each of the 12 has their own.
         self.assertEqual(summaries.PeopleSummary.objects.filter(fiscal_year=2025).count(), 12)
@@ -647,7 +647,7 @@ class TestFiscalYears(TestCase):
         self.assertEqual(metrics.summary(fy2025.with_(month=3), now=after).attendances, 1)
         self.assertEqual(metrics.monthly_attendance(fy2025, [2025, 2026]).values, {("3", "2025"): 1, ("4", "2026"): 1})
         self.assertTrue({2025, 2026} <= set(metrics.fiscal_years_with_data()))
-        summaries.refresh_years([2025, 2026])
+        summary_refresh.refresh_years([2025, 2026])
         self.assertEqual(metrics.summary(fy2025).attendances, 1)
         self.assertEqual(metrics.monthly_attendance(fy2025, [2025, 2026]).values, {("3", "2025"): 1, ("4", "2026"): 1})
         # The Wagtail admin switches to the time zone a user picked in their account: the year stays Japan's.
@@ -668,7 +668,7 @@ def test_refreshes_of_a_year_at_the_same_time_wait_for_each_other(site):
         session = make_session(course, organiser, venue, at(2025, 5, day), 10)
         for band in ("70-74", "80-84", ""):
             book(session, factories.participant(age_band=band), Status.ATTENDED)
-    summaries.refresh(2025)
+    summary_refresh.refresh(2025)
     alone = {model.__name__: model.objects.count() for model in summaries.SUMMARY_MODELS}
     summaries.SummaryRefresh.objects.all().delete()
     for model in summaries.SUMMARY_MODELS:
@@ -678,7 +678,7 @@ def test_refreshes_of_a_year_at_the_same_time_wait_for_each_other(site):
 
     def refresh():
         try:
-            summaries.refresh(2025)
+            summary_refresh.refresh(2025)
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
         finally:

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from cms.heartbeats import beat
-from outreach import metrics, summaries
+from outreach import metrics, summary_refresh
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         if recent:
             current = metrics.fiscal_year_of(metrics.municipal_today())
             fiscal_years = [*(fiscal_years or []), current, current - 1]
-        for refresh in summaries.refresh_years(fiscal_years):
+        for refresh in summary_refresh.refresh_years(fiscal_years):
             self.stdout.write(f"FY{refresh.fiscal_year}: as of {timezone.localtime(refresh.as_of):%Y-%m-%d %H:%M:%S}, "
                               f"{refresh.seconds:.2f} s")
         beat("refresh_outreach_summaries_recent" if recent else "refresh_outreach_summaries")
