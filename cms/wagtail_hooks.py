@@ -1,7 +1,12 @@
 from wagtail import hooks
 
-from cms import two_factor_admin  # noqa: F401  (two-factor sign-in pages: registers its own hooks)
+from cms.admin import two_factor as two_factor_admin
 from cms.health import add_background_work_panel
+
+# Two-factor sign-in: its pages, the account menu's entry and its audit-log actions.
+hooks.register("register_admin_urls", two_factor_admin.register_two_factor_urls)
+hooks.register("register_account_menu_item", two_factor_admin.register_two_factor_account_item)
+hooks.register("register_log_actions", two_factor_admin.register_two_factor_log_actions)
 
 # City administrators: whether the worker and the periodic jobs run, and the outbox's backlog (cms.health).
 hooks.register("construct_homepage_panels", add_background_work_panel)

@@ -14,7 +14,7 @@ the export and the count in the log through the `personal_data_sections` hook (a
 and returning a DataSection), as pretix plugins register their data shredders. What they hold is anonymous once
 the participant is, so erasure needs nothing from them.
 
-Who may do what is decided by the admin views (courses.data_request_admin): city staff who look after people's
+Who may do what is decided by the admin views (courses.admin.data_requests): city staff who look after people's
 records find and export; erasing needs the permission to delete participants as well.
 """
 
@@ -132,7 +132,7 @@ def export_data(participant: Participant) -> dict:
     """Everything held about the participant, as JSON-ready data in the admin's language.
 
     Messages are listed with their recipient and subject but not their text: the text holds the resident's
-    personal cancellation link, which staff never handle (courses.message_admin).
+    personal cancellation link, which staff never handle (courses.admin.message_log).
     """
     return _export(holdings(participant))
 

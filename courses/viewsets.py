@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
 from wagtail.admin.viewsets.base import ViewSet
 
-from courses import admin_views
+from courses.admin import call_centre as admin_views
 
 
 class CallCentreMenuItem(MenuItem):

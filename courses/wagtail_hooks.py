@@ -1,4 +1,4 @@
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
@@ -6,7 +6,15 @@ from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from cms.models import HomePageSection
-from courses import data_request_admin, services  # noqa: F401  (personal-data request pages: registers its own hooks)
+from courses import services
+from courses.admin import data_requests as data_request_admin
+from courses.admin import series as series_views
+from courses.admin.message_log import messages_viewset
+from courses.admin.roster import roster_viewset
+from courses.admin.sessions import session_viewset
+from courses.admin.spreadsheets import spreadsheets_viewset
+from courses.attendance import LOG_ACTIONS as ATTENDANCE_LOG_ACTIONS
+from courses.emergency import LOG_ACTION as EMERGENCY_LOG_ACTION
 from courses.health import outbox_check
 from courses.models import Topic
 from courses.page_access import sync_partner_page_access
@@ -68,6 +76,10 @@ class TopicViewSet(SnippetViewSet):
 
 register_snippet(TopicViewSet)
 
+# Personal-data requests: find, export and erase a participant's data.
+hooks.register("register_admin_viewset", data_request_admin.register_data_request_viewset)
+hooks.register("register_log_actions", data_request_admin.register_data_request_log_actions)
+
 
 @hooks.register("register_admin_viewset")
 def register_call_centre_viewset():
@@ -76,24 +88,18 @@ def register_call_centre_viewset():
 
 @hooks.register("register_admin_viewset")
 def register_messages_viewset():
-    from courses.message_admin import messages_viewset
-
     return messages_viewset
 
 
 @hooks.register("register_admin_urls")
 def register_series_urls():
-    from django.urls import path
-
-    from courses import series_admin as views
-
     return [
-        path("series/", views.SeriesIndexView.as_view(), name="courses_series_index"),
-        path("series/new/", views.CreateSeriesView.as_view(), name="courses_series_new"),
-        path("series/<int:pk>/", views.SeriesDetailView.as_view(), name="courses_series_detail"),
-        path("series/<int:pk>/change/", views.SeriesChangeView.as_view(), name="courses_series_change"),
-        path("series/<int:pk>/cancel/", views.SeriesCancelView.as_view(), name="courses_series_cancel"),
-        path("series/<int:pk>/sessions/<int:session_id>/", views.OccurrenceView.as_view(),
+        path("series/", series_views.SeriesIndexView.as_view(), name="courses_series_index"),
+        path("series/new/", series_views.CreateSeriesView.as_view(), name="courses_series_new"),
+        path("series/<int:pk>/", series_views.SeriesDetailView.as_view(), name="courses_series_detail"),
+        path("series/<int:pk>/change/", series_views.SeriesChangeView.as_view(), name="courses_series_change"),
+        path("series/<int:pk>/cancel/", series_views.SeriesCancelView.as_view(), name="courses_series_cancel"),
+        path("series/<int:pk>/sessions/<int:session_id>/", series_views.OccurrenceView.as_view(),
              name="courses_series_occurrence"),
     ]
 
@@ -110,23 +116,17 @@ def register_series_menu_item():
 
 @hooks.register("register_admin_viewset")
 def register_roster_viewset():
-    from courses.roster_admin import roster_viewset
-
     return roster_viewset
 
 
 @hooks.register("register_log_actions")
 def register_attendance_log_actions(actions):
-    from courses.attendance import LOG_ACTIONS
-
-    for action, label in LOG_ACTIONS.items():
+    for action, label in ATTENDANCE_LOG_ACTIONS.items():
         actions.register_action(action, label, label)
 
 
 @hooks.register("register_admin_viewset")
 def register_spreadsheets_viewset():
-    from courses.spreadsheet_admin import spreadsheets_viewset
-
     return spreadsheets_viewset
 
 
@@ -138,14 +138,10 @@ def register_spreadsheet_log_actions(actions):
 
 @hooks.register("register_admin_viewset")
 def register_session_viewset():
-    from courses.session_admin import session_viewset
-
     return session_viewset
 
 
 @hooks.register("register_log_actions")
 def register_session_log_actions(actions):
-    from courses.emergency import LOG_ACTION
-
-    actions.register_action(LOG_ACTION, _("Emergency cancellation of sessions"),
+    actions.register_action(EMERGENCY_LOG_ACTION, _("Emergency cancellation of sessions"),
                             _("Emergency cancellation of sessions"))

@@ -39,7 +39,7 @@ PRE_STATUSES = (Status.CONFIRMED, Status.ATTENDED)
 POST_STATUSES = (Status.ATTENDED,)
 ALLOWED_STATUSES = {Kind.PRE: PRE_STATUSES, Kind.POST: POST_STATUSES}
 
-# The audit-log actions written here, with their labels (registered by outreach.assessment_admin).
+# The audit-log actions written here, with their labels (registered by outreach.admin.assessments).
 LOG_ACTIONS = {
     "outreach.self_assessment.recorded": _("Can-do check recorded"),
     "outreach.self_assessment.replaced": _("Can-do check answers replaced"),

@@ -1,4 +1,4 @@
-"""What the outreach dashboard shows, for the views of outreach.dashboard_admin (and the reports that reuse it):
+"""What the outreach dashboard shows, for the views of outreach.admin.dashboard (and the reports that reuse it):
 
 - `Dashboard`: the figures of one set of filters, each computed once and only when asked for (a chart or a
   download needs one of them, the page all), in a number of queries that does not grow with the data.

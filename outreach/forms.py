@@ -1,5 +1,5 @@
 """Forms of the outreach admin: the support-desk consultation entry (built for fast, keyboard-only entry) and the
-consultation list's filters. Uploads use the partner spreadsheets' form (courses.spreadsheet_admin.ImportForm)."""
+consultation list's filters. Uploads use the partner spreadsheets' form (courses.admin.spreadsheets.ImportForm)."""
 
 from django import forms
 from django.utils.text import capfirst

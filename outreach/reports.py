@@ -261,8 +261,8 @@ def held_sessions(filters: metrics.Filters, *, now: dt.datetime | None = None) -
     """The sessions held in the period, oldest first, with attendances (walk-ins included) and staff: two queries
     whatever the number of sessions."""
     from cms.i18n import localized
+    from courses.admin.sessions import user_label
     from courses.models import Registration, SessionStaff
-    from courses.session_admin import user_label
 
     now = now or timezone.now()
     queryset = (metrics.sessions(filters).filter(_held(now))

@@ -7,8 +7,11 @@ from wagtail.admin.menu import Menu, SubmenuMenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-# Each of these registers its admin URLs, menu items and log actions with Wagtail's hooks on import.
-from outreach import assessment_admin, consultation_admin, dashboard_admin, reference_admin, report_admin  # noqa: F401
+from outreach.admin import assessments as assessment_admin
+from outreach.admin import consultations as consultation_admin
+from outreach.admin import dashboard as dashboard_admin
+from outreach.admin import reference as reference_admin
+from outreach.admin import reports as report_admin
 from outreach.assessment_tokens import add_check_links
 from outreach.models import ConsultationTopic, SkillItem
 from outreach.personal_data import self_assessments_section
@@ -45,6 +48,26 @@ class ConsultationTopicViewSet(SnippetViewSet):
 hooks.register("construct_message_context", add_check_links)
 # A participant's self-assessments in their personal-data view and export (courses.data_requests).
 hooks.register("personal_data_sections", self_assessments_section)
+
+# The admin pages: URLs, the Outreach menu's items, the dashboard panel and the audit-log actions.
+hooks.register("register_outreach_menu_item", assessment_admin.register_assessment_menu_item)
+hooks.register("register_admin_urls", assessment_admin.register_assessment_urls)
+hooks.register("register_log_actions", assessment_admin.register_assessment_log_actions)
+hooks.register("register_admin_urls", consultation_admin.register_consultation_urls)
+hooks.register("register_outreach_menu_item", consultation_admin.register_consultation_entry_menu_item)
+hooks.register("register_outreach_menu_item", consultation_admin.register_consultation_list_menu_item)
+hooks.register("register_log_actions", consultation_admin.register_consultation_log_actions)
+hooks.register("construct_homepage_panels", dashboard_admin.add_dashboard_panel)
+hooks.register("register_outreach_menu_item", dashboard_admin.register_dashboard_menu_item)
+hooks.register("register_admin_urls", dashboard_admin.register_dashboard_urls)
+hooks.register("register_log_actions", dashboard_admin.register_dashboard_log_actions)
+hooks.register("register_admin_urls", reference_admin.register_reference_urls)
+hooks.register("register_outreach_menu_item", reference_admin.register_reference_menu_item)
+hooks.register("register_log_actions", reference_admin.register_reference_log_actions)
+hooks.register("register_outreach_menu_item", report_admin.register_annual_report_menu_item)
+hooks.register("register_outreach_menu_item", report_admin.register_partner_report_menu_item)
+hooks.register("register_admin_urls", report_admin.register_report_urls)
+hooks.register("register_log_actions", report_admin.register_report_log_actions)
 
 register_snippet(SkillItemViewSet)
 register_snippet(ConsultationTopicViewSet)

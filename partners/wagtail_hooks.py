@@ -1,14 +1,26 @@
+from django.http import HttpResponseForbidden
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.snippets.models import register_snippet
 
-# Each registers its own hooks: staff invitations; the access review and staff deactivation.
-from partners import invitation_admin, staff_admin  # noqa: F401
-from partners.admin_views import MyCalendarFeedsView
+from partners.admin import invitations as invitation_admin
+from partners.admin import staff as staff_admin
+from partners.admin.feeds import MyCalendarFeedsView
+from partners.permissions import is_city_staff
 from partners.viewsets import PartnersGroup
 
 register_snippet(PartnersGroup)
+
+# Staff invitations.
+hooks.register("register_admin_urls", invitation_admin.register_invitation_urls)
+hooks.register("register_settings_menu_item", invitation_admin.register_invitations_menu_item)
+hooks.register("register_log_actions", invitation_admin.register_invitation_log_actions)
+# The access review and staff deactivation.
+hooks.register("register_admin_urls", staff_admin.register_staff_urls)
+hooks.register("register_reports_menu_item", staff_admin.register_access_review_menu_item)
+hooks.register("register_log_actions", staff_admin.register_staff_log_actions)
+hooks.register("after_edit_user", staff_admin.end_memberships_of_deactivated_user)
 
 
 @hooks.register("register_admin_urls")
@@ -33,8 +45,6 @@ def register_feed_log_actions(actions):
 
 @hooks.register("construct_reports_menu")
 def hide_city_only_reports(request, menu_items):
-    from partners.permissions import is_city_staff
-
     if not is_city_staff(request.user):
         menu_items[:] = [item for item in menu_items if item.name != "site-history"]
 
@@ -43,8 +53,6 @@ def hide_city_only_reports(request, menu_items):
 def refuse_a_move_the_user_may_not_make(request, page, destination):
     """Wagtail's move confirmation page renders the page's (draft) title before checking any permission; a
     partner's staff must not read another partner's draft that way."""
-    from django.http import HttpResponseForbidden
-
     if not page.permissions_for_user(request.user).can_move_to(destination):
         return HttpResponseForbidden()
     return None

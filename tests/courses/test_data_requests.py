@@ -1,4 +1,4 @@
-"""A resident's data requests in the admin (courses.data_requests, courses.data_request_admin): find, see, export,
+"""A resident's data requests in the admin (courses.data_requests, courses.admin.data_requests): find, see, export,
 erase; who may do what; audit entries with ids only; statistics unchanged by an erasure."""
 
 import csv

@@ -17,8 +17,8 @@ from wagtail.users.models import UserProfile
 
 from cms import roles
 from courses import attendance
+from courses.admin.roster import sheet_pages
 from courses.models import Participant, Registration
-from courses.roster_admin import sheet_pages
 from partners.models import PartnerMembership
 from partners.services import add_membership
 from tests import factories

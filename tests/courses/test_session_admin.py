@@ -15,9 +15,9 @@ from wagtail.permissions import policy_registry
 from wagtail.users.models import UserProfile
 
 from cms import roles
+from courses.admin.sessions import session_viewset
 from courses.models import OutgoingMessage, Registration, Session, SessionStaff
 from courses.permissions import session_permission_policy
-from courses.session_admin import session_viewset
 from partners.services import add_membership
 from tests import factories
 

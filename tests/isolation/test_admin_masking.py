@@ -52,7 +52,9 @@ from django.utils import timezone
 from wagtail.users.models import UserProfile
 
 from cms import roles
-from courses import admin_views, data_request_admin, privacy, services
+from courses import privacy, services
+from courses.admin import call_centre as admin_views
+from courses.admin import data_requests as data_request_admin
 from courses.models import OutgoingMessage, Registration, SessionStaff
 from partners.services import add_membership
 from tests import factories

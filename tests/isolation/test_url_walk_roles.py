@@ -104,7 +104,7 @@ KEY_URLS = {
         {roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CALL_CENTRE_OPERATOR}),
     "/admin/outreach/consultations/": expect(
         {roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CITY_ANALYST, roles.CALL_CENTRE_OPERATOR}),
-    # Personal data and the access review refuse with a plain 403 (courses.data_request_admin, partners.staff_admin).
+    # Personal data and the access review refuse with a plain 403 (courses.admin.data_requests, partners.admin.staff).
     "/admin/personal-data/": expect(
         {roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CALL_CENTRE_OPERATOR}, refused={403}),
     "/admin/personal-data/{ID}/": expect(
@@ -120,7 +120,7 @@ KEY_URLS = {
     "/admin/roster/{ID}/": expect(CITY | PARTNER),  # read-only for those who may not change registrations
     "/admin/my-calendar-feeds/": expect(CITY | PARTNER),  # one's own feeds only (city staff have none)
     "/admin/users/": expect({roles.CITY_ADMINISTRATOR}),
-    # Two-factor sign-in (cms.two_factor_admin): one's own page for every member of staff, resets for administrators.
+    # Two-factor sign-in (cms.admin.two_factor): one's own page for every member of staff, resets for administrators.
     "/admin/two-factor/": expect(CITY | PARTNER),
     "/admin/two-factor/setup/": expect(CITY | PARTNER),
     "/admin/staff/{staff}/two-factor/reset/": expect({roles.CITY_ADMINISTRATOR}, refused={403}),

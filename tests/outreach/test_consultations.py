@@ -421,7 +421,8 @@ def test_template_download_has_the_columns_and_reads_back(client, desk):
 
 
 def test_menu_items_follow_the_permissions(rf, site):
-    from outreach import consultation_admin, reference_admin
+    from outreach.admin import consultations as consultation_admin
+    from outreach.admin import reference as reference_admin
 
     entry = consultation_admin.register_consultation_entry_menu_item()
     listing = consultation_admin.register_consultation_list_menu_item()

@@ -20,7 +20,7 @@ from wagtail.users.models import UserProfile
 from cms.i18n import localized
 from courses.models import Registration, Topic
 from outreach import charts, dashboard, metrics
-from outreach.dashboard_admin import EXPORT_LOG_ACTION, DashboardPanel
+from outreach.admin.dashboard import EXPORT_LOG_ACTION, DashboardPanel
 from outreach.models import (
     Consultation,
     ConsultationTopic,

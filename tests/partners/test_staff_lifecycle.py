@@ -16,10 +16,10 @@ from wagtail.models import ModelLogEntry
 from cms import roles
 from cms.roles import partner_editors_group_name
 from partners import access_review, services
+from partners.admin.staff import end_memberships_of_deactivated_user
 from partners.feeds import get_or_create_feed
 from partners.models import PartnerMembership, StaffCalendarFeed
 from partners.services import add_membership
-from partners.staff_admin import end_memberships_of_deactivated_user
 from tests import factories
 
 pytestmark = pytest.mark.django_db

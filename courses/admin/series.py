@@ -68,7 +68,7 @@ class SeriesForm(forms.Form):
         ids = permissions.partner_ids(user) if user is not None else None
         if ids is not None:  # partner staff: their own partners, their courses, their venues and the city's
             self.fields["organiser"].queryset = Partner.objects.filter(pk__in=ids, is_active=True)
-            from courses.session_admin import courses_for
+            from courses.admin.sessions import courses_for
 
             self.fields["course"].queryset = courses_for(user).live()
             self.fields["venue"].queryset = _venues_for(user)

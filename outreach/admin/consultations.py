@@ -22,13 +22,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from courses import spreadsheets
-from courses.spreadsheet_admin import ImportForm
+from courses.admin.spreadsheets import ImportForm
 from outreach import consultations
 from outreach.forms import ConsultationFilterForm, ConsultationForm
 from outreach.models import Consultation
@@ -273,7 +272,6 @@ urlpatterns = [
 # --- Wiring ---------------------------------------------------------------------------------------------------------
 
 
-@hooks.register("register_admin_urls")
 def register_consultation_urls():
     return [path("outreach/consultations/", include((urlpatterns, URL_NAMESPACE), namespace=URL_NAMESPACE))]
 
@@ -289,19 +287,16 @@ class ConsultationMenuItem(MenuItem):
         return can(request.user, self.permission)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_consultation_entry_menu_item():
     return ConsultationMenuItem(gettext_lazy("Record a consultation"), reverse(f"{URL_NAMESPACE}:add"),
                                 name="consultation-entry", icon_name="edit", order=300, permission=ADD)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_consultation_list_menu_item():
     return ConsultationMenuItem(gettext_lazy("Consultations"), reverse(f"{URL_NAMESPACE}:index"),
                                 name="consultations", icon_name="list-ul", order=310, permission=VIEW)
 
 
-@hooks.register("register_log_actions")
 def register_consultation_log_actions(actions):
     for action, label in consultations.LOG_ACTIONS.items():
         actions.register_action(action, label, label)

@@ -42,7 +42,7 @@ from wagtail.log_actions import log
 
 from cms.templatetags.dekiru import session_when
 from courses import emergency, services
-from courses.admin_views import can_use_call_centre
+from courses.admin.call_centre import can_use_call_centre
 from courses.models import CourseGroupPage, CoursePage, Session, SessionStaff
 from courses.permissions import session_permission_policy as policy
 from partners import permissions as partner_permissions
@@ -340,7 +340,7 @@ class SessionIndexView(generic.IndexView):
 
     def setup(self, request, *args, **kwargs):
         super().setup(request, *args, **kwargs)
-        # Spreadsheet exports are the spreadsheets module's (courses.spreadsheet_admin), with their audit entry.
+        # Spreadsheet exports are the spreadsheets module's (courses.admin.spreadsheets), with their audit entry.
         self.is_export = False
 
     def get_base_queryset(self):

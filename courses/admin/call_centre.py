@@ -23,7 +23,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets.button import HeaderButton
 
 from courses import services
-from courses.admin_forms import LookupForm, MoveRegistrationForm, PhoneBookingForm, SessionSearchForm
+from courses.admin.forms import LookupForm, MoveRegistrationForm, PhoneBookingForm, SessionSearchForm
 from courses.models import Participant, Registration, Session
 
 CALL_CENTRE_PERMISSIONS = ("courses.add_registration", "courses.change_registration", "courses.view_participant")

@@ -20,7 +20,6 @@ from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.defaults import permission_denied
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
@@ -214,7 +213,6 @@ class ResetView(WagtailAdminTemplateMixin, View):
         return redirect("partners_access_review")
 
 
-@hooks.register("register_admin_urls")
 def register_two_factor_urls():
     return [
         path("two-factor/verify/", VerifyView.as_view(), name="two_factor_verify"),
@@ -224,13 +222,11 @@ def register_two_factor_urls():
     ]
 
 
-@hooks.register("register_account_menu_item")
 def register_two_factor_account_item(request):
     return {"url": reverse("two_factor_manage"), "label": _("Two-factor authentication"),
             "help_text": _("A code from an app on your phone at every sign-in, so a stolen password is not enough.")}
 
 
-@hooks.register("register_log_actions")
 def register_two_factor_log_actions(actions):
     for action, label in service.LOG_ACTIONS.items():
         actions.register_action(action, gettext_lazy(label), gettext_lazy(label))

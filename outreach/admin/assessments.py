@@ -28,14 +28,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from courses import privacy
+from courses.admin.roster import can_view_rosters, person_label
 from courses.models import Registration, Session
-from courses.roster_admin import can_view_rosters, person_label
 from outreach import assessments
 from outreach.assessment_forms import FindRegistrationForm, SelfAssessmentForm
 from outreach.models import SelfAssessment
@@ -264,13 +263,11 @@ class AssessmentMenuItem(MenuItem):
         return can_view(request.user)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_assessment_menu_item():
     return AssessmentMenuItem(gettext_lazy("Can-do checks"), reverse("self_assessment:index"), name="can_do_checks",
                               icon_name="tasks", order=200)
 
 
-@hooks.register("register_admin_urls")
 def register_assessment_urls():
     patterns = [
         path("", IndexView.as_view(), name="index"),
@@ -280,7 +277,6 @@ def register_assessment_urls():
     return [path("can-do/", include((patterns, URL_NAMESPACE), namespace=URL_NAMESPACE))]
 
 
-@hooks.register("register_log_actions")
 def register_assessment_log_actions(actions):
     for action, label in assessments.LOG_ACTIONS.items():
         actions.register_action(action, label, label)

@@ -22,12 +22,12 @@ from django.utils.dates import MONTHS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
-from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from cms.audit import log
-from outreach import dashboard, dashboard_admin, metrics, reports
+from outreach import dashboard, metrics, reports
+from outreach.admin import dashboard as dashboard_admin
 from outreach.filters import querystring, scope_for
 
 URL_NAMESPACE = "outreach_reports"
@@ -242,19 +242,16 @@ class ReportMenuItem(MenuItem):
         return can_view(request.user)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_annual_report_menu_item():
     return ReportMenuItem(gettext_lazy("Annual report"), reverse("outreach_reports:annual"),
                           name="outreach_annual_report", icon_name="doc-full", order=300)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_partner_report_menu_item():
     return ReportMenuItem(gettext_lazy("Partner activity reports"), reverse("outreach_reports:partners"),
                           name="outreach_partner_reports", icon_name="doc-full", order=310)
 
 
-@hooks.register("register_admin_urls")
 def register_report_urls():
     patterns = [
         path("annual/", AnnualReportView.as_view(), name="annual"),
@@ -265,7 +262,6 @@ def register_report_urls():
     return [path("outreach/reports/", include((patterns, URL_NAMESPACE), namespace=URL_NAMESPACE))]
 
 
-@hooks.register("register_log_actions")
 def register_report_log_actions(actions):
     label = gettext_lazy("Report downloaded")
     actions.register_action(reports.LOG_ACTION_EXPORTED, label, label)

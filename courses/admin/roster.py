@@ -32,7 +32,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
 from courses import attendance, privacy
-from courses.admin_views import can_use_call_centre
+from courses.admin.call_centre import can_use_call_centre
 from courses.models import Participant, Registration, Session
 from partners import permissions
 from partners.models import Ward

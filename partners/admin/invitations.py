@@ -2,7 +2,7 @@
 invitation's state and e-mail status, the form that invites someone, and the resend and withdraw actions. Thin
 views over partners.invitations.
 
-City administrators only, as for the rest of staff accounts (partners.staff_admin): city staff holding the
+City administrators only, as for the rest of staff accounts (partners.admin.staff): city staff holding the
 permission to add user accounts. Anyone else gets 403, whatever the menu shows. Registered from
 partners/wagtail_hooks.py (one import).
 """
@@ -14,15 +14,14 @@ from django.urls import path, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 
 from partners import invitations as service
 from partners.access_review import ROLE_LABELS
+from partners.admin.staff import StaffAdminView
 from partners.models import Partner, StaffInvitation
 from partners.permissions import is_city_staff
-from partners.staff_admin import StaffAdminView
 
 INVITE_PERMISSION = "cms.add_user"
 PAGE_SIZE = 50
@@ -143,7 +142,6 @@ class InvitationsMenuItem(MenuItem):
         return can_invite(request.user)
 
 
-@hooks.register("register_admin_urls")
 def register_invitation_urls():
     return [
         path("staff/invitations/", InvitationListView.as_view(), name="partners_invitations"),
@@ -155,13 +153,11 @@ def register_invitation_urls():
     ]
 
 
-@hooks.register("register_settings_menu_item")
 def register_invitations_menu_item():
     return InvitationsMenuItem(gettext_lazy("Staff invitations"), reverse("partners_invitations"),
                                name="staff-invitations", icon_name="mail", order=610)
 
 
-@hooks.register("register_log_actions")
 def register_invitation_log_actions(actions):
     for action, label in [
         (service.INVITED_LOG_ACTION, gettext_lazy("Staff invitation created")),

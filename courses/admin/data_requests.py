@@ -21,14 +21,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.defaults import permission_denied
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
 from courses import data_requests, retention
-from courses.admin_forms import LookupForm
+from courses.admin.forms import LookupForm
 from courses.models import Participant
 from partners.permissions import is_city_staff
 
@@ -195,12 +194,10 @@ class DataRequestViewSet(ViewSet):
 data_request_viewset = DataRequestViewSet()
 
 
-@hooks.register("register_admin_viewset")
 def register_data_request_viewset():
     return data_request_viewset
 
 
-@hooks.register("register_log_actions")
 def register_data_request_log_actions(actions):
     for action, label in (
         (data_requests.EXPORT_LOG_ACTION, gettext_lazy("Personal data exported")),

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
-from wagtail import hooks
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.components import Component
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
@@ -155,7 +154,6 @@ class DashboardPanel(Component):
                 "is_partner_staff": filters.scope is not None}
 
 
-@hooks.register("construct_homepage_panels")
 def add_dashboard_panel(request, panels):
     if can_view(request.user):
         panels.append(DashboardPanel(request))
@@ -169,13 +167,11 @@ class DashboardMenuItem(MenuItem):
         return can_view(request.user)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_dashboard_menu_item():
     return DashboardMenuItem(gettext_lazy("Dashboard"), reverse("outreach_dashboard"), name="outreach_dashboard",
                              icon_name="view", order=100)
 
 
-@hooks.register("register_admin_urls")
 def register_dashboard_urls():
     return [
         path("outreach/dashboard/", DashboardView.as_view(), name="outreach_dashboard"),
@@ -184,7 +180,6 @@ def register_dashboard_urls():
     ]
 
 
-@hooks.register("register_log_actions")
 def register_dashboard_log_actions(actions):
     label = gettext_lazy("Dashboard table downloaded")
     actions.register_action(EXPORT_LOG_ACTION, label, label)

@@ -1,4 +1,4 @@
-"""Forms of the call-centre views in the Wagtail admin (courses/admin_views.py)."""
+"""Forms of the call-centre views in the Wagtail admin (courses/admin/call_centre.py)."""
 
 from django import forms
 from django.conf import settings

@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.defaults import permission_denied
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
@@ -111,7 +110,6 @@ class AccessReviewMenuItem(MenuItem):
         return can_review(request.user)
 
 
-@hooks.register("register_admin_urls")
 def register_staff_urls():
     return [
         path("staff/access-review/", AccessReviewView.as_view(), name="partners_access_review"),
@@ -120,19 +118,16 @@ def register_staff_urls():
     ]
 
 
-@hooks.register("register_reports_menu_item")
 def register_access_review_menu_item():
     return AccessReviewMenuItem(gettext_lazy("Access review"), reverse("partners_access_review"), name="access-review",
                                 icon_name="group", order=1300)
 
 
-@hooks.register("register_log_actions")
 def register_staff_log_actions(actions):
     label = gettext_lazy("Staff account deactivated")
     actions.register_action(service.DEACTIVATE_LOG_ACTION, label, label)
 
 
-@hooks.register("after_edit_user")
 def end_memberships_of_deactivated_user(request, user):
     """An account switched off on Wagtail's user edit page loses its partner memberships as well."""
     if user.is_active or not PartnerMembership.objects.filter(user=user).exists():

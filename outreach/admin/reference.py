@@ -13,13 +13,12 @@ from django.urls import include, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
-from wagtail import hooks
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from courses import spreadsheets
-from courses.spreadsheet_admin import ImportForm
+from courses.admin.spreadsheets import ImportForm
 from outreach import reference_data
 from outreach.models import AGE_BAND_CHOICES, SURVEY_BAND_CHOICES
 from partners.models import Ward
@@ -202,7 +201,6 @@ urlpatterns = [
 # --- Wiring ---------------------------------------------------------------------------------------------------------
 
 
-@hooks.register("register_admin_urls")
 def register_reference_urls():
     return [path("outreach/reference/", include((urlpatterns, URL_NAMESPACE), namespace=URL_NAMESPACE))]
 
@@ -214,13 +212,11 @@ class ReferenceMenuItem(MenuItem):
         return reference_data.can_use(request.user)
 
 
-@hooks.register("register_outreach_menu_item")
 def register_reference_menu_item():
     return ReferenceMenuItem(gettext_lazy("Reference data"), reverse(f"{URL_NAMESPACE}:index"),
                              name="reference-data", icon_name="table", order=400)
 
 
-@hooks.register("register_log_actions")
 def register_reference_log_actions(actions):
     for action, label in reference_data.LOG_ACTIONS.items():
         actions.register_action(action, label, label)

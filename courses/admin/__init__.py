@@ -1,0 +1,1 @@
+"""The courses app's admin views, wired into Wagtail from courses/wagtail_hooks.py."""

@@ -1,0 +1,1 @@
+"""The outreach app's admin views, wired into Wagtail from outreach/wagtail_hooks.py."""

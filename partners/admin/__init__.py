@@ -1,0 +1,1 @@
+"""The partners app's admin views, wired into Wagtail from partners/wagtail_hooks.py."""
