@@ -9,6 +9,7 @@ When attendance may be taken: from the start of the session's local day (people 
 the start) until 14 days after it ends (paper sheets are entered afterwards); never for a cancelled session.
 """
 
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.db import transaction
@@ -212,3 +213,58 @@ def attendance_summary(session: Session) -> dict[str, int]:
     )
     counts["seated"] = counts["unmarked"] + counts["attended"] + counts["no_show"]
     return counts
+
+
+# A paper sheet's tick for someone nobody marked at the door: attended, unless they were marked meanwhile.
+IF_UNMARKED = "if_unmarked"
+
+
+@dataclass
+class PaperSheetResult:
+    """What entering a paper sheet did, or (errors) why nothing was saved: {row index: message}."""
+
+    marks: int = 0
+    walk_ins: int = 0
+    mark_errors: dict[int, str] = field(default_factory=dict)
+    walk_in_errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mark_errors or self.walk_in_errors)
+
+
+def enter_paper_sheet(*, session: Session, marks: list[tuple[Registration, bool | None | str]],
+                      walk_ins: list[dict], actor=None) -> PaperSheetResult:
+    """Enter a filled-in paper sign-in sheet after the class, all or nothing.
+
+    `marks`: (registration, attended) with attended True, False, None (unmarked) or IF_UNMARKED — attended only if
+    nobody marked the person at the door meanwhile (their mark there is kept). `walk_ins`: the sheet's extra rows
+    (age_band, ward, name, kana). Locks the session, then its registrations (the services' lock order), and goes
+    through mark_attendance and add_walk_in; on any refusal every refused row gets its message and the whole
+    transaction is rolled back. `marks` counts the registrations whose status changed."""
+    result = PaperSheetResult()
+    with transaction.atomic():
+        Session.objects.select_for_update().filter(pk=session.pk).first()
+        current = dict(Registration.objects.select_for_update().filter(session=session).values_list("pk", "status"))
+        for index, (registration, attended) in enumerate(marks):
+            if attended == IF_UNMARKED:
+                if current.get(registration.pk) != Registration.Status.CONFIRMED:
+                    continue  # marked at the door meanwhile: keep that
+                attended = True
+            try:
+                marked = mark_attendance(registration=registration, attended=attended, actor=actor)
+                result.marks += marked.status != current.get(registration.pk)
+            except AttendanceError as exc:
+                result.mark_errors[index] = exc.message
+        for index, row in enumerate(walk_ins):
+            try:
+                add_walk_in(session=session, age_band=row["age_band"], ward=row["ward"], name=row["name"],
+                            kana=row["kana"], actor=actor)
+                result.walk_ins += 1
+            except AttendanceError as exc:
+                result.walk_in_errors[index] = exc.message
+        if not result.ok:
+            transaction.set_rollback(True)
+            result.marks = result.walk_ins = 0
+    return result
+

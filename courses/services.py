@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cms.audit import log
 from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
-from courses.models import Participant, Registration, Session
+from courses.models import Participant, Registration, Session, SessionStaff
 from courses.notifications import Event, notify
 
 # --- Refusals ---------------------------------------------------------------------------------------------
@@ -370,6 +370,58 @@ def move_session(*, session: Session, starts_at: datetime | None = None, ends_at
                    promoted=promoted)
     session.promoted = promoted  # who got a seat through a raised capacity, for the caller to report
     return session
+
+
+@dataclass
+class SessionEdit:
+    session: Session
+    moved: bool  # time, venue or capacity changed: everyone booked is told
+
+
+def edit_session(*, session: Session, before: dict, starts_at: datetime, ends_at: datetime, venue, capacity: int,
+                 notes: str, notes_en: str, online_url: str, staff: dict[int, str], actor=None) -> SessionEdit:
+    """Change a session as staff edit it, all or nothing. `before` holds the values the person saw (starts_at,
+    ends_at, venue_id, capacity, notes, notes_en, online_url): only what they changed is written.
+
+    Time, venue and capacity go through move_session (a capacity below the seats taken is refused; everyone booked
+    is told); notes, the online link and the staff ({user id: role}) are written directly. A new link is written
+    before a move (an online session may lose its venue), a removed one after it (the session must have gained a
+    venue): a session always has a venue or a link. One audit entry names the fields and whether staff changed."""
+    with transaction.atomic():
+        wanted = {"notes": notes, "notes_en": notes_en, "online_url": online_url}
+        direct = {name: value for name, value in wanted.items() if value != before[name]}
+        link_added = direct.get("online_url")
+        if link_added:
+            Session.objects.filter(pk=session.pk).update(online_url=link_added, updated_at=timezone.now())
+        moved = ((starts_at, ends_at, getattr(venue, "pk", None), capacity)
+                 != (before["starts_at"], before["ends_at"], before["venue_id"], before["capacity"]))
+        if moved:
+            move_session(session=session, starts_at=starts_at, ends_at=ends_at, venue=venue, capacity=capacity,
+                         actor=actor)
+        rest = {name: value for name, value in direct.items() if name != "online_url" or not link_added}
+        if rest:
+            Session.objects.filter(pk=session.pk).update(**rest, updated_at=timezone.now())
+        staff_changed = set_session_staff(session, staff)
+        saved = Session.objects.get(pk=session.pk)
+        if direct or staff_changed:
+            log(saved, "wagtail.edit", user=actor, content_changed=True,
+                data={"fields": sorted(direct), "staff": staff_changed})
+    return SessionEdit(session=saved, moved=moved)
+
+
+def set_session_staff(session: Session, wanted: dict) -> bool:
+    """Make the session's staff exactly `wanted` ({user id: role}). Returns whether anything changed."""
+    current = {a.user_id: a for a in SessionStaff.objects.filter(session=session)}
+    removed = [a.pk for user_id, a in current.items() if user_id not in wanted]
+    changed_role = [a for user_id, a in current.items() if user_id in wanted and a.role != wanted[user_id]]
+    added = [SessionStaff(session=session, user_id=user_id, role=role)
+             for user_id, role in wanted.items() if user_id not in current]
+    SessionStaff.objects.filter(pk__in=removed).delete()
+    for assignment in changed_role:
+        assignment.role = wanted[assignment.user_id]
+        assignment.save(update_fields=["role"])
+    SessionStaff.objects.bulk_create(added)
+    return bool(removed or changed_role or added)
 
 
 class AlreadyRegistered(RegistrationError):

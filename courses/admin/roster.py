@@ -15,7 +15,6 @@ from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseBadRequest, HttpResponseForbidden
@@ -186,7 +185,7 @@ class PaperEntryForm(forms.Form):
                  "hidden_initial": self[name].as_hidden(only_initial=True)} for registration, name in self.rows]
 
     def changes(self):
-        """(registration, field name, attended: True/False/None) for each row to apply."""
+        """(registration, field name, attended: True/False/None, or attendance.IF_UNMARKED) for each row to apply."""
         changed = set(self.changed_data)
         for registration, name in self.rows:
             value = self.cleaned_data.get(name) or UNMARKED
@@ -194,7 +193,7 @@ class PaperEntryForm(forms.Form):
                 yield registration, name, _TO_SERVICE[value]
             elif (value == UNMARKED and self.cleaned_data.get("mark_unmarked_attended")
                   and registration.status != Status.WAITLISTED):
-                yield registration, name, "if_unmarked"
+                yield registration, name, attendance.IF_UNMARKED
 
 
 # --- Views --------------------------------------------------------------------------------------------------
@@ -459,42 +458,18 @@ class PaperEntryView(RosterBaseView):
         return redirect(self.roster_url())
 
     def apply(self, form, formset) -> dict | None:
-        """Everything through the attendance services in one transaction; on any refusal, each refused row gets
-        its message and the whole transaction is rolled back (None is returned)."""
-        marks = walk_ins = 0
-        failed = False
-        user = self.request.user
-        with transaction.atomic():
-            # The services' lock order: the session, then its registrations.
-            Session.objects.select_for_update().filter(pk=self.session.pk).first()
-            current = dict(Registration.objects.select_for_update().filter(session=self.session)
-                           .values_list("pk", "status"))
-            for registration, name, attended in form.changes():
-                if attended == "if_unmarked":
-                    if current.get(registration.pk) != Status.CONFIRMED:
-                        continue  # marked at the door meanwhile: keep that
-                    attended = True
-                try:
-                    marked = attendance.mark_attendance(registration=registration, attended=attended, actor=user)
-                    marks += marked.status != current.get(registration.pk)
-                except attendance.AttendanceError as exc:
-                    form.add_error(name, exc.message)
-                    failed = True
-            for row in formset:
-                if not row.has_changed():
-                    continue
-                data = row.cleaned_data
-                try:
-                    attendance.add_walk_in(session=self.session, age_band=data["age_band"], ward=data["ward"],
-                                           name=data["name"], kana=data["kana"], actor=user)
-                    walk_ins += 1
-                except attendance.AttendanceError as exc:
-                    row.add_error(None, exc.message)
-                    failed = True
-            if failed:
-                transaction.set_rollback(True)
-                return None
-        return {"marks": marks, "walk_ins": walk_ins}
+        """The sheet through attendance.enter_paper_sheet (all or nothing); each refused row gets its message and
+        None is returned."""
+        changes = list(form.changes())
+        rows = [row for row in formset if row.has_changed()]
+        result = attendance.enter_paper_sheet(
+            session=self.session, marks=[(registration, attended) for registration, _name, attended in changes],
+            walk_ins=[row.cleaned_data for row in rows], actor=self.request.user)
+        for index, message in result.mark_errors.items():
+            form.add_error(changes[index][1], message)
+        for index, message in result.walk_in_errors.items():
+            rows[index].add_error(None, message)
+        return {"marks": result.marks, "walk_ins": result.walk_ins} if result.ok else None
 
 
 # --- ViewSet ------------------------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.generic.permissions import PermissionCheckedMixin
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import Button, HeaderButton
-from wagtail.log_actions import log
 
 from cms.templatetags.dekiru import session_when
 from courses import emergency, services
@@ -254,31 +253,10 @@ class SessionEditForm(SessionForm):
                            % {"names": ", ".join(user_label(u) for u in both)})
         return cleaned
 
-    def moves(self) -> bool:
-        data = self.cleaned_data
-        return ((data["starts_at"], data["ends_at"], getattr(data["venue"], "pk", None), data["capacity"])
-                != (self.before["starts_at"], self.before["ends_at"], self.before["venue_id"],
-                    self.before["capacity"]))
-
     def staff_wanted(self) -> dict:
         wanted = {user.pk: SessionStaff.Role.ASSISTANT for user in self.cleaned_data["assistants"]}
         wanted.update({user.pk: SessionStaff.Role.INSTRUCTOR for user in self.cleaned_data["instructors"]})
         return wanted
-
-
-def save_staff(session: Session, wanted: dict) -> bool:
-    """Make the session's staff exactly `wanted` ({user id: role}). Returns whether anything changed."""
-    current = {a.user_id: a for a in SessionStaff.objects.filter(session=session)}
-    removed = [a.pk for user_id, a in current.items() if user_id not in wanted]
-    changed_role = [a for user_id, a in current.items() if user_id in wanted and a.role != wanted[user_id]]
-    added = [SessionStaff(session=session, user_id=user_id, role=role)
-             for user_id, role in wanted.items() if user_id not in current]
-    SessionStaff.objects.filter(pk__in=removed).delete()
-    for assignment in changed_role:
-        assignment.role = wanted[assignment.user_id]
-        assignment.save(update_fields=["role"])
-    SessionStaff.objects.bulk_create(added)
-    return bool(removed or changed_role or added)
 
 
 class CancelForm(forms.Form):
@@ -551,30 +529,14 @@ class SessionEditView(ChangeScopedMixin, SessionButtonsMixin, generic.EditView):
         return _("The session is saved.")
 
     def save_instance(self):
-        """Time, venue and capacity through services.move_session (everyone booked is told); the online link, notes
-        and staff directly. The caller's transaction makes it all or nothing."""
-        form, user = self.form, self.request.user
-        data, before = form.cleaned_data, form.before
-        session = self.object
-        direct = {name: data[name] for name in ("notes", "notes_en", "online_url") if data[name] != before[name]}
-        # A new link is written before a move (an online session may lose its venue), a removed one after it
-        # (the session must have gained a venue): a session always has a venue or a link.
-        link_added = direct.get("online_url")
-        if link_added:
-            Session.objects.filter(pk=session.pk).update(online_url=link_added, updated_at=timezone.now())
-        self.moved = form.moves()
-        if self.moved:
-            services.move_session(session=session, starts_at=data["starts_at"], ends_at=data["ends_at"],
-                                  venue=data["venue"], capacity=data["capacity"], actor=user)
-        rest = {name: value for name, value in direct.items() if name != "online_url" or not link_added}
-        if rest:
-            Session.objects.filter(pk=session.pk).update(**rest, updated_at=timezone.now())
-        staff_changed = save_staff(session, form.staff_wanted())
-        saved = Session.objects.get(pk=session.pk)
-        if direct or staff_changed:
-            log(saved, "wagtail.edit", user=user, content_changed=True,
-                data={"fields": sorted(direct), "staff": staff_changed})
-        return saved
+        """Through services.edit_session: a move tells everyone booked; all or nothing."""
+        data = self.form.cleaned_data
+        edited = services.edit_session(
+            session=self.object, before=self.form.before, starts_at=data["starts_at"], ends_at=data["ends_at"],
+            venue=data["venue"], capacity=data["capacity"], notes=data["notes"], notes_en=data["notes_en"],
+            online_url=data["online_url"], staff=self.form.staff_wanted(), actor=self.request.user)
+        self.moved = edited.moved
+        return edited.session
 
     def form_valid(self, form):
         self.form = form
