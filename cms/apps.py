@@ -12,6 +12,7 @@ class CmsConfig(AppConfig):
         # Two-factor sign-in: its policy is remembered at sign-in (a signal), and --deploy checks it is enforced.
         from django.core import checks
 
+        # In ready(): they import models, which Django loads only once the app registry is ready.
         from cms import heartbeats, two_factor  # noqa: F401
 
         checks.register(two_factor.check_city_administrators_need_two_factor, checks.Tags.security, deploy=True)

@@ -27,6 +27,8 @@ from django_tasks import TaskResultStatus
 from django_tasks.signals import task_finished
 from wagtail import hooks
 
+from cms.models import Heartbeat
+
 logger = logging.getLogger(__name__)
 
 MAIL_WORKER = "mail_worker"
@@ -39,8 +41,6 @@ def beat(name: str, ok: bool = True, **details) -> None:
 
     One statement (INSERT … ON CONFLICT DO UPDATE). Never raises: a heartbeat that cannot be written must not turn
     a job that did its work into a failed one; it is logged instead."""
-    from cms.models import Heartbeat
-
     now = timezone.now()
     row = Heartbeat(name=name, last_run_at=now, last_ok_at=now if ok else None,
                     details={**details, "host": socket.gethostname()})
@@ -123,8 +123,6 @@ def expected_jobs() -> dict[str, timedelta | None]:
 
 def job_statuses() -> list[JobStatus]:
     """Every expected job, plus any other that recorded a heartbeat, by name."""
-    from cms.models import Heartbeat
-
     expected = expected_jobs()
     rows = {row.name: row for row in Heartbeat.objects.all()}
     statuses = []

@@ -4,6 +4,8 @@ City roles see all data; partner roles are linked to a partner by PartnerMembers
 their views by it. Names are stable identifiers (the group names); labels are translated in the admin.
 """
 
+from django.utils.translation import gettext_lazy
+
 CITY_ADMINISTRATOR = "City administrator"
 CITY_PROGRAMME_OFFICER = "City programme officer"
 CITY_ANALYST = "City analyst"
@@ -13,6 +15,16 @@ PARTNER_INSTRUCTOR = "Partner instructor"
 
 ALL_ROLES = [CITY_ADMINISTRATOR, CITY_PROGRAMME_OFFICER, CITY_ANALYST, CALL_CENTRE_OPERATOR, PARTNER_MANAGER,
              PARTNER_INSTRUCTOR]
+
+# The role groups' names are stable identifiers (above); these are their labels in the admin's language.
+ROLE_LABELS = {
+    CITY_ADMINISTRATOR: gettext_lazy("City administrator"),
+    CITY_PROGRAMME_OFFICER: gettext_lazy("City programme officer"),
+    CITY_ANALYST: gettext_lazy("City analyst"),
+    CALL_CENTRE_OPERATOR: gettext_lazy("Call-centre operator"),
+    PARTNER_MANAGER: gettext_lazy("Partner manager"),
+    PARTNER_INSTRUCTOR: gettext_lazy("Partner instructor"),
+}
 
 CITY_ROLES = (CITY_ADMINISTRATOR, CITY_PROGRAMME_OFFICER, CITY_ANALYST, CALL_CENTRE_OPERATOR)
 

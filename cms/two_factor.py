@@ -60,6 +60,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from cms.audit import log
+from cms.roles import CITY_ADMINISTRATOR
 
 SESSION_KEY = "dekiru_2fa"
 PENDING_KEY = "dekiru_2fa_pending_key"  # the key of an authenticator being set up
@@ -360,7 +361,6 @@ def check_city_administrators_need_two_factor(app_configs=None, **kwargs):
     """`manage.py check --deploy`: warn when the city administrator role may sign in with a password alone."""
     from django.core.checks import Warning as CheckWarning
 
-    from cms.roles import CITY_ADMINISTRATOR
 
     if CITY_ADMINISTRATOR in required_roles():
         return []

@@ -11,6 +11,7 @@ class CoursesConfig(AppConfig):
         # registration once it has handed out its fallback (model-permissions-only) policy for the model.
         from wagtail.permissions import register_permission_policy
 
+        # In ready(): an app's models can be imported only once Django's app registry is ready.
         from courses.models import Session
         from courses.permissions import session_permission_policy
 

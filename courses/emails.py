@@ -27,11 +27,12 @@ from django.utils.translation import pgettext
 from wagtail import hooks
 
 from cms.i18n import localized
+from cms.models import SiteSettings
 from cms.sending import absolute, base_url
 from cms.templatetags.dekiru import hour_minute, long_date
 from courses import ical
-from courses.models import OutgoingMessage, Registration
-from courses.services import waitlist_rank
+from courses.models import OutgoingMessage, Registration, waitlist_rank
+from partners.models import Venue
 
 Kind = OutgoingMessage.Kind
 
@@ -99,8 +100,6 @@ def _place(venue) -> str:
 
 def _changes(message: OutgoingMessage, session) -> list[dict]:
     """What changed, as label / before / after rows, from the context the move recorded."""
-    from partners.models import Venue
-
     changes = message.context.get("changes", {})
     rows = []
     if "starts_at" in changes or "ends_at" in changes:
@@ -144,7 +143,6 @@ def _load_enquiries() -> dict:
     """The enquiry phone number and hours from the site settings, if set."""
     from wagtail.models import Site
 
-    from cms.models import SiteSettings
 
     site = Site.objects.filter(is_default_site=True).first()
     if site is None:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from wagtail.log_actions import LogContext, log
 
+from cms.models import MunicipalitySettings
 from courses import services
 from courses.models import Registration, Session
 from courses.services import RegistrationError
@@ -71,7 +72,6 @@ class EmergencyScope:
             return self.venue
         if self.ward is not None:
             return self.ward
-        from cms.models import MunicipalitySettings
 
         return MunicipalitySettings.load()
 
@@ -80,7 +80,7 @@ class EmergencyScope:
                 "date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat()}
 
 
-# Who hears about a registration, in the database (courses.notifications.recipient_for): the participant when
+# Who hears about a registration, in the database (courses.recipients.recipient_for): the participant when
 # they have an e-mail address or a phone number, else the booker; by e-mail when the one told has an address,
 # on the call list when they have only a phone number.
 _OWN_CONTACT = ~Q(participant__email="") | ~Q(participant__phone="")

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from cms.normalize import is_valid_phone, normalize_email, normalize_kana, normalize_name, normalize_phone
-from courses.models import Participant
+from courses.models import CoursePage, Participant, Topic
 from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 
@@ -164,8 +164,6 @@ class SessionFilterForm(forms.Form):
     free = forms.BooleanField(label=_("Only classes with free seats"), required=False)
 
     def __init__(self, *args, **kwargs):
-        from courses.models import CoursePage, Topic
-
         super().__init__(*args, **kwargs)
         self.fields["topic"].queryset = Topic.objects.all()
         self.fields["level"].choices = [("", _("All levels")), *CoursePage.Level.choices]

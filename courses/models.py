@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +18,7 @@ from wagtail.search import index
 
 from cms.blocks import BodyBlock
 from cms.i18n import localized
+from courses.tokens import registration_token
 
 
 class Topic(models.Model):
@@ -145,7 +147,8 @@ class CoursePage(RoutablePageMixin, Page):
                 .select_related("venue", "venue__ward", "organiser").order_by("starts_at"))
 
     def get_context(self, request, *args, **kwargs):
-        from courses.services import refusal_reason  # services imports these models
+        # Wagtail serves the page from its model; the rules (services) import these models.
+        from courses.services import refusal_reason
 
         context = super().get_context(request, *args, **kwargs)
         sessions = list(self.get_upcoming_sessions())
@@ -157,6 +160,7 @@ class CoursePage(RoutablePageMixin, Page):
 
     @path("sessions/<int:session_id>/register/", name="register")
     def register_view(self, request, session_id):
+        # Wagtail routes to the view from the page model; the view imports these models.
         from courses.views import register
 
         return register(request, course=self, session_id=session_id)
@@ -421,17 +425,9 @@ class Registration(models.Model):
         return self.status in self.ACTIVE
 
     def get_manage_url(self) -> str:
-        from django.urls import reverse
-
-        from courses.tokens import registration_token
-
         return reverse("courses:registration", args=[registration_token(self)])
 
     def get_cancel_url(self) -> str:
-        from django.urls import reverse
-
-        from courses.tokens import registration_token
-
         return reverse("courses:cancel", args=[registration_token(self)])
 
 
@@ -448,6 +444,14 @@ class OutgoingMessageQuerySet(models.QuerySet):
 
     def for_partner(self, partner):
         return self.filter(session__organiser=partner)
+
+
+def waitlist_rank(registration: Registration) -> int | None:
+    """1 for the first person on the waiting list, and so on; None when not waitlisted."""
+    if registration.status != Registration.Status.WAITLISTED:
+        return None
+    return registration.session.registrations.filter(
+        status=Registration.Status.WAITLISTED, waitlist_position__lte=registration.waitlist_position).count()
 
 
 class OutgoingMessage(models.Model):

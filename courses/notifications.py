@@ -19,13 +19,15 @@ Reminders and the thanks after a session are queued by a periodic job (`manage.p
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+
+from courses import outbox
+from courses.models import OutgoingMessage
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +43,6 @@ class Event(StrEnum):
     SESSION_MOVED = "session_moved"
 
 
-@dataclass(frozen=True)
-class Recipient:
-    name: str
-    email: str
-    phone: str
-    is_booker: bool  # True when the person attending has no contact of their own and the booker is told instead
-
-
-def recipient_for(registration) -> Recipient | None:
-    """Who hears about a registration: the person attending when they have an e-mail address or phone number of
-    their own, otherwise the family member or carer who booked for them. None when nobody can be reached."""
-    person = registration.participant
-    if person.email or person.phone:
-        return Recipient(name=person.name, email=person.email, phone=person.phone, is_booker=False)
-    if registration.booker_email or registration.booker_phone:
-        return Recipient(name=registration.booker_name, email=registration.booker_email,
-                         phone=registration.booker_phone, is_booker=True)
-    return None
-
-
 # Changes of a session that residents are told about (a new capacity concerns only those it promotes).
 TOLD_CHANGES = {"starts_at", "ends_at", "venue"}
 
@@ -68,9 +50,6 @@ TOLD_CHANGES = {"starts_at", "ends_at", "venue"}
 def notify(event: Event, *, registration=None, session=None, **details) -> None:
     """Queue the messages `event` calls for, in the caller's transaction. Does nothing inside
     `courses.outbox.suppressed()` (demo data, imports)."""
-    from courses import outbox
-    from courses.models import OutgoingMessage
-
     logger.debug("dekiru event %s registration=%s session=%s %s", event,
                  getattr(registration, "pk", None), getattr(session, "pk", None), details or "")
     if outbox.is_suppressed():
@@ -118,9 +97,6 @@ def notify(event: Event, *, registration=None, session=None, **details) -> None:
 def _resend(registration, *, session, now) -> None:
     """Send the registration again to the contact on file, at most once per registration in the resend interval,
     and not while the original message is still waiting to go out."""
-    from courses import outbox
-    from courses.models import OutgoingMessage
-
     Kind, Status = OutgoingMessage.Kind, OutgoingMessage.Status
     interval = timedelta(minutes=getattr(settings, "DEKIRU_RESEND_INTERVAL_MINUTES", 10))
     recent = OutgoingMessage.objects.filter(registration=registration).filter(
@@ -139,9 +115,6 @@ def _session_moved(session, *, registrations, changes: dict, now) -> None:
     """Tell everyone what changed. A still-unsent earlier change message is replaced by one that compares with
     what the person was last told; reminders for the old time are dropped and, when the new time is already
     within the reminder lead time, queued again at once."""
-    from courses import outbox
-    from courses.models import OutgoingMessage
-
     Kind = OutgoingMessage.Kind
     if not changes.keys() & TOLD_CHANGES:
         return

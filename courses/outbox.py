@@ -54,8 +54,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from cms.sending import lease_time, max_attempts, retry_delay, try_send
+from courses import emails, tasks
 from courses.models import OutgoingMessage, Registration, Session
-from courses.notifications import recipient_for
+from courses.recipients import recipient_for
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def local_iso(value: datetime) -> str:
 def build_message(kind: str, registration: Registration, *, session: Session | None = None, key: str | None = None,
                   context: dict | None = None, send_after: datetime | None = None,
                   now: datetime | None = None) -> OutgoingMessage | None:
-    """An unsaved message to whoever hears about `registration` (courses.notifications.recipient_for): by e-mail
+    """An unsaved message to whoever hears about `registration` (courses.recipients.recipient_for): by e-mail
     when there is an address, on the call list when there is only a phone number. None when nobody can be reached.
     Reads nothing from the database beyond the registration's participant."""
     recipient = recipient_for(registration)
@@ -172,8 +173,6 @@ def queue_messages(messages: Iterable[OutgoingMessage | None]) -> int:
 
 def enqueue(message_ids: list[int], *, run_after: datetime | None = None) -> None:
     """Ask the mail worker to send these messages. A failure here loses nothing: the sweeper finds the messages."""
-    from courses import tasks
-
     try:
         if len(message_ids) == 1:
             task = tasks.send_message_task
@@ -298,8 +297,6 @@ def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None
 
 def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None) -> str:
     """Send a message this worker has claimed and record the outcome. Returns the message's new status."""
-    from courses import emails
-
     now = now or timezone.now()
     reason = obsolete_reason(message, now=now)
     if reason is not None:
@@ -369,8 +366,6 @@ def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
                       worker_id: str | None = None) -> Counter:
     """Drain: claim and send due e-mails one by one until none is due (or `limit` were handled), over one
     connection to the mail backend. Returns a Counter of outcomes by status. Any number of these may run at once."""
-    from courses import emails
-
     worker_id = worker_id or new_worker_id()
     outcomes: Counter = Counter()
     connection = get_connection()
@@ -423,8 +418,6 @@ def sweep(*, now: datetime | None = None, grace: timedelta = timedelta(minutes=2
 
     result.overdue = OutgoingMessage.objects.due(now - grace).count()
     if result.overdue:
-        from courses import tasks
-
         try:
             tasks.send_due_messages_task.enqueue()
             result.drain_enqueued = True
@@ -450,8 +443,6 @@ def retry(message: OutgoingMessage, *, now: datetime | None = None) -> bool:
 def text_to_read(message: OutgoingMessage) -> str:
     """What staff read out on the phone for a call-list entry: the plain-text message as it is now (or, once
     called, as it was read)."""
-    from courses import emails
-
     if (message.status == Status.CALLED and message.body_text) or message.registration is None:
         return message.body_text
     return emails.render(message).text
@@ -460,8 +451,6 @@ def text_to_read(message: OutgoingMessage) -> str:
 def mark_called(message: OutgoingMessage, user, *, now: datetime | None = None) -> bool:
     """Staff phoned the resident and read the message: record who and when, and keep the text read out.
     False when it was no longer on the call list (called by someone else, or withdrawn)."""
-    from courses import emails
-
     now = now or timezone.now()
     snapshot = {}
     if message.status == Status.TO_CALL and message.registration is not None:

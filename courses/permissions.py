@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
 from wagtail.permission_policies import ModelPermissionPolicy
 
+from courses.models import Registration
 from partners import permissions as partner_permissions
 from partners.permissions import CITY_ROLES
 
@@ -58,8 +59,6 @@ class SessionPermissionPolicy(ModelPermissionPolicy):
         if ids is not None:
             sessions = sessions.filter(organiser_id__in=ids)
         if actions == ["delete"]:
-            from courses.models import Registration
-
             sessions = sessions.exclude(Exists(Registration.objects.filter(session=OuterRef("pk"))))
         return sessions
 

@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy as _
 
 from cms.audit import log
 from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
-from courses.models import Participant, Registration, Session, SessionStaff
+from courses.models import CoursePage, Participant, Registration, Session, SessionStaff
 from courses.notifications import Event, notify
+from courses.search import search_courses
 
 # --- Refusals ---------------------------------------------------------------------------------------------
 
@@ -207,14 +208,6 @@ def _place(registration: Registration, session: Session) -> None:
     else:
         registration.status = Registration.Status.WAITLISTED
         registration.waitlist_position = _next_waitlist_position(session)
-
-
-def waitlist_rank(registration: Registration) -> int | None:
-    """1 for the first person on the waiting list, and so on; None when not waitlisted."""
-    if registration.status != Registration.Status.WAITLISTED:
-        return None
-    return registration.session.registrations.filter(
-        status=Registration.Status.WAITLISTED, waitlist_position__lte=registration.waitlist_position).count()
 
 
 # --- Services ---------------------------------------------------------------------------------------------
@@ -548,8 +541,6 @@ def find_sessions(*, q: str = "", ward=None, topic=None, level: str = "", device
     """
     from django.db.models import F
 
-    from courses.models import CoursePage
-    from courses.search import search_courses
 
     now = now or timezone.now()
     sessions = (Session.objects.with_counts()

@@ -9,6 +9,7 @@ a task twice does no harm.
 from django_tasks import task
 
 from courses import emails, outbox
+from courses.retention import purge_personal_data
 
 
 @task(backend="mail", queue_name="mail")
@@ -40,8 +41,6 @@ def send_due_messages_task(limit: int | None = None) -> dict[str, int]:
 def purge_personal_data_task(dry_run: bool = False) -> dict[str, int]:
     """The retention purge (courses.retention) on the default backend, for running it on demand; cron runs
     `manage.py purge_personal_data` daily. Idempotent: anonymised participants are not touched again."""
-    from courses.retention import purge_personal_data
-
     result = purge_personal_data(dry_run=dry_run)
     return {"anonymised": result.anonymised, "registrations": result.registrations, "messages": result.messages,
             "log_entries": result.log_entries}

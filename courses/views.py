@@ -11,8 +11,9 @@ from django.views.decorators.http import require_http_methods
 from cms.ratelimit import ratelimit_post
 from courses import services
 from courses.forms import RegistrationForm, SessionFilterForm
-from courses.models import Registration, Session
-from courses.notifications import recipient_for
+from courses.models import Registration, Session, waitlist_rank
+from courses.recipients import recipient_for
+from courses.search import search_courses
 from courses.tokens import registration_from_token
 
 
@@ -62,7 +63,6 @@ def session_list(request):
     """The class listing: upcoming sessions with filters, keyword search and pages (GET, no JavaScript)."""
     from django.core.paginator import Paginator
 
-    from courses.search import search_courses
 
     form = SessionFilterForm(request.GET or None)
     filters = form.filters()
@@ -88,7 +88,7 @@ def registration_detail(request, token):
     registration = registration_from_token(token, _registration_queryset())
     return TemplateResponse(request, "courses/registration_detail.html", {
         "registration": registration, "session": registration.session, "course": registration.session.course,
-        "waitlist_rank": services.waitlist_rank(registration), "token": token,
+        "waitlist_rank": waitlist_rank(registration), "token": token,
         "recipient": recipient_for(registration),
     })
 

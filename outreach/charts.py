@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from outreach import metrics
+from outreach.models import SkillScore
 
 # Process-wide output settings, set once on import, never per request: SVG keeps text as <text> (searchable,
 # selectable, assertable, and small) and gets stable ids, so the same figure gives the same bytes.
@@ -329,8 +330,6 @@ def reach_alt(reach: metrics.Reach) -> str:
 
 def skills_before_after(rows: Sequence[metrics.SkillRow], fmt: str = "png") -> bytes:
     """Per can-do item, the mean answer before and after the course (0–3), as paired horizontal bars."""
-    from outreach.models import SkillScore
-
     figure = _figure()
     title = _("Can-do items: mean answer before and after the course")
     rows = [row for row in rows if row.pairs]

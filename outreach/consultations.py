@@ -6,7 +6,6 @@ the entry itself. One rule set (`consultation_errors`) checks a consultation whe
 the edit form and every row of an import.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime, time
@@ -17,10 +16,8 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from wagtail.models import ModelLogEntry
 
 from cms.audit import log
-from courses import spreadsheets
 from outreach.models import AGE_BAND_CHOICES, Consultation, ConsultationTopic
 from partners.models import Ward
 
@@ -192,42 +189,3 @@ def filter_consultations(filters: ConsultationFilters) -> QuerySet:
     if filters.topic:
         queryset = queryset.filter(topics=filters.topic)
     return with_details(queryset.order_by("-date", "-created_at", "-pk"))
-
-
-# --- Importing a spreadsheet -----------------------------------------------------------------------------------
-
-
-def file_digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def earlier_import(digest: str) -> ModelLogEntry | None:
-    """The log entry of an earlier import of the very same file, if any (importing it again would count every
-    consultation twice)."""
-    return ModelLogEntry.objects.filter(action=IMPORTED, data__sha256=digest).order_by("-timestamp").first()
-
-
-def preview_import(table: spreadsheets.Table, *, user) -> spreadsheets.ImportReport:
-    """What importing `table` would add, row by row, writing nothing."""
-    from outreach.resources import ConsultationResource, run_import
-
-    return run_import(ConsultationResource(user=user), table, dry_run=True)
-
-
-def import_consultations(table: spreadsheets.Table, *, user, filename: str = "",
-                         digest: str = "") -> spreadsheets.ImportReport:
-    """Add every row of `table` as a consultation recorded by `user`, in one transaction, or none: raises
-    spreadsheets.ImportRefused (nothing written) when any row is in error. One audit entry for the file."""
-    from outreach.resources import ConsultationResource, run_import
-
-    with transaction.atomic():
-        report = run_import(ConsultationResource(user=user), table, dry_run=False)
-        if not report.ok:
-            transaction.set_rollback(True)
-        else:
-            log(spreadsheets.audit_target(user, set()), IMPORTED, user=_user(user),
-                data={"file": filename[:200], "format": table.format, "rows": report.total, "created": report.new,
-                      "sha256": digest})
-    if not report.ok:
-        raise spreadsheets.ImportRefused(report)
-    return report

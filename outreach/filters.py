@@ -10,15 +10,16 @@ from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext_lazy as _
 
+from courses.models import Topic
 from outreach import bands, metrics
+from partners.models import Partner, Ward
+from partners.permissions import partner_ids
 
 FILTER_FIELDS = ("fiscal_year", "month", "ward", "partner", "topic", "age_band", "rollup")
 
 
 def scope_for(user) -> frozenset[int] | None:
     """None for city staff (the whole city); otherwise the user's active partners (maybe none)."""
-    from partners.permissions import partner_ids
-
     ids = partner_ids(user)
     return None if ids is None else frozenset(ids)
 
@@ -59,9 +60,6 @@ class FilterForm(forms.Form):
     rollup = forms.ChoiceField(label=_("Age bands shown as"), choices=bands.ROLLUP_CHOICES, required=False)
 
     def __init__(self, data=None, *, user, **kwargs):
-        from courses.models import Topic
-        from partners.models import Partner, Ward
-
         super().__init__(data, **kwargs)
         self.user = user
         self.scope = scope_for(user)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from cms.i18n import localized
+from courses import services
 from courses.ical import TZ
 
 SCHEMA = "https://schema.org"
@@ -75,8 +76,6 @@ def place(venue, municipality: Municipality) -> dict:
 
 def refusal(session, *, now: datetime):
     """Why the session cannot be booked now (the booking service's own rule), or None."""
-    from courses import services
-
     try:
         services.check_open_for_registration(session, now=now)
     except services.RegistrationError as exc:
@@ -87,8 +86,6 @@ def refusal(session, *, now: datetime):
 def availability(session, *, now: datetime) -> str:
     """PreOrder before registration opens; SoldOut once it has closed or when every seat is taken (the waiting
     list is still open then, but a seat is not); InStock otherwise."""
-    from courses import services
-
     reason = refusal(session, now=now)
     if isinstance(reason, services.RegistrationNotOpen):
         return PRE_ORDER

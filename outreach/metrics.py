@@ -50,7 +50,20 @@ from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from outreach import bands
+from cms.i18n import localized
+from courses.models import CoursePage, Registration, Session, Topic
+from outreach import bands, summaries
+from outreach.models import (
+    Consultation,
+    ConsultationTopic,
+    InternetUsageRate,
+    KpiTarget,
+    PopulationFigure,
+    SelfAssessment,
+    SkillItem,
+    SkillScore,
+)
+from partners.models import Ward
 
 FISCAL_YEAR_FIRST_MONTH = 4
 FISCAL_MONTHS = [4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3]
@@ -132,16 +145,12 @@ class Filters:
 
 
 def _topic_exists(topic_id: int, course_ref: str):
-    from courses.models import CoursePage
-
     through = CoursePage.topics.through
     return Exists(through.objects.filter(coursepage_id=OuterRef(course_ref), topic_id=topic_id))
 
 
 def sessions(filters: Filters):
     """The sessions in the period and filters (ward = the venue's ward)."""
-    from courses.models import Session
-
     queryset = Session.objects.all()
     period = filters.period()
     if period:
@@ -159,8 +168,6 @@ def sessions(filters: Filters):
 
 def registrations(filters: Filters):
     """The registrations of sessions in the period and filters (ward = the participant's ward of residence)."""
-    from courses.models import Registration
-
     return Registration.objects.filter(_registration_q(filters))
 
 
@@ -186,15 +193,11 @@ def _registration_q(filters: Filters, prefix: str = "") -> Q:
 
 
 def attendances(filters: Filters):
-    from courses.models import Registration
-
     return registrations(filters).filter(status=Registration.Status.ATTENDED)
 
 
 def consultations(filters: Filters):
     """Support-desk consultations in the period and filters; none for partner staff or a partner filter."""
-    from outreach.models import Consultation
-
     if filters.scope is not None or filters.partner or filters.topic:
         return Consultation.objects.none()
     queryset = Consultation.objects.all()
@@ -253,15 +256,11 @@ class Summary:
 # that both count the same rows.
 
 def _held(now: dt.datetime, prefix: str = "") -> Q:
-    from courses.models import Session
-
     return Q(**{f"{prefix}status": Session.Status.SCHEDULED, f"{prefix}ends_at__lte": now})
 
 
 def session_counts(now: dt.datetime) -> dict:
     """Aggregates over sessions: held, cancelled, seats offered."""
-    from courses.models import Session
-
     return {"sessions_held": Count("pk", filter=_held(now)),
             "sessions_cancelled": Count("pk", filter=Q(status=Session.Status.CANCELLED)),
             "seats_offered": Coalesce(Sum("capacity", filter=_held(now)), 0)}
@@ -269,8 +268,6 @@ def session_counts(now: dt.datetime) -> dict:
 
 def booking_counts(now: dt.datetime) -> dict:
     """Aggregates over registrations that add up across groups (rows, not people)."""
-    from courses.models import Registration
-
     Status = Registration.Status
     session_held = _held(now, "session__")
     booked = ~Q(channel=Registration.Channel.WALK_IN)
@@ -287,15 +284,11 @@ def booking_counts(now: dt.datetime) -> dict:
 
 def waiting_in_held_session(now: dt.datetime) -> Q:
     """A registration still on the waiting list of a session held: a seat the person never got."""
-    from courses.models import Registration
-
     return _held(now, "session__") & Q(status=Registration.Status.WAITLISTED)
 
 
 def people_counts(now: dt.datetime) -> dict:
     """Aggregates over registrations that count people."""
-    from courses.models import Registration
-
     attended = Q(status=Registration.Status.ATTENDED)
     return {
         "unique_participants": Count("participant", distinct=True, filter=attended),
@@ -307,8 +300,6 @@ def people_counts(now: dt.datetime) -> dict:
 
 def attended_before(start: dt.datetime, participant_ref: str = "participant_id") -> Exists:
     """Whether the participant (an outer reference) attended a session that started before `start`."""
-    from courses.models import Registration
-
     return Exists(Registration.objects.filter(participant_id=OuterRef(participant_ref), session__starts_at__lt=start,
                                               status=Registration.Status.ATTENDED))
 
@@ -316,8 +307,6 @@ def attended_before(start: dt.datetime, participant_ref: str = "participant_id")
 def summary(filters: Filters, *, now: dt.datetime | None = None) -> Summary:
     """The headline figures: as of `now` from the raw rows in five queries whatever the amount of data; without
     `now`, from outreach.summaries when they cover the filters (as of their refresh), else as of the request."""
-    from outreach import summaries
-
     refresh = summaries.refreshed(filters) if now is None else None
     if refresh is not None:
         return _summarised_summary(filters, refresh)
@@ -334,8 +323,6 @@ def _summed(queryset, names) -> dict[str, int]:
 
 
 def _summarised_summary(filters: Filters, refresh) -> Summary:
-    from outreach import summaries
-
     session_figures = _summed(summaries.rows(summaries.SessionSummary, filters), session_counts(refresh.as_of))
     figures = _summed(summaries.rows(summaries.RegistrationSummary, filters), booking_counts(refresh.as_of))
     return Summary(**session_figures, **figures, **_summarised_people(filters),
@@ -344,8 +331,6 @@ def _summarised_summary(filters: Filters, refresh) -> Summary:
 
 def _summarised_people(filters: Filters) -> dict[str, int]:
     """People counted per ward and age band add up: each person is in one ward and one band."""
-    from outreach import summaries
-
     return summaries.rows(summaries.PeopleSummary, filters).aggregate(
         unique_participants=Coalesce(Sum("participants"), 0),
         participants_65_plus=Coalesce(Sum("participants", filter=Q(age_band__in=bands.AGED_65_PLUS)), 0),
@@ -357,8 +342,6 @@ def _summarised_people(filters: Filters) -> dict[str, int]:
 
 def first_time_participants(filters: Filters) -> int:
     """Unique participants of the period who had attended nothing in the programme before it."""
-    from outreach import summaries
-
     if summaries.refreshed(filters):
         return _summarised_people(filters)["first_time_participants"]
     return _first_time_participants(filters)
@@ -374,8 +357,6 @@ def _first_time_participants(filters: Filters) -> int:
 
 def repeat_participants(filters: Filters) -> int:
     """Unique participants who attended sessions of two or more courses in the period."""
-    from outreach import summaries
-
     if summaries.refreshed(filters):
         return _summarised_people(filters)["repeat_participants"]
     return _repeat_participants(filters)
@@ -436,9 +417,6 @@ def band_rows(rollup: str, *, with_not_given: bool = True) -> list[tuple[str, st
 
 
 def ward_columns() -> list[tuple[str, str]]:
-    from cms.i18n import localized
-    from partners.models import Ward
-
     return [(str(ward.pk), localized(ward, "name")) for ward in Ward.objects.order_by("sort_order", "code")]
 
 
@@ -447,10 +425,6 @@ NO_WARD = "none"
 
 def attendance_by_band(filters: Filters, *, by: str = "ward") -> Matrix:
     """Attendances by age band (rows, rolled up as the filters say) and ward of residence or course topic."""
-    from cms.i18n import localized
-    from courses.models import Topic
-    from outreach import summaries
-
     refresh = summaries.refreshed(filters)
     values: dict[tuple[str, str], int] = {}
     if by == "topic":
@@ -491,8 +465,6 @@ def attendance_by_band(filters: Filters, *, by: str = "ward") -> Matrix:
 
 def monthly_attendance(filters: Filters, fiscal_years: list[int]) -> Matrix:
     """Attendances per month (April first) for each of `fiscal_years` (the other filters apply, not the month)."""
-    from outreach import summaries
-
     values: dict[tuple[str, str], int] = {}
     tz = timezone.get_default_timezone()
     for fiscal_year in fiscal_years:
@@ -523,8 +495,6 @@ def _month_label(month: int):
 def population_year(fiscal_year: int | None) -> int | None:
     """The population year used for a fiscal year: its starting year, or the latest imported year before it (or,
     when the city imported none that early, the earliest one it did). All time: the latest."""
-    from outreach.models import PopulationFigure
-
     years = PopulationFigure.objects.order_by()
     if fiscal_year is None:
         return years.aggregate(year=Max("year"))["year"]
@@ -542,9 +512,6 @@ class Reach:
 
 def reach(filters: Filters) -> Reach:
     """Unique participants per 1,000 residents by age band (rows) and ward of residence (columns)."""
-    from outreach import summaries
-    from outreach.models import PopulationFigure
-
     rollup = filters.rollup
     if summaries.refreshed(filters):
         people = (summaries.rows(summaries.PeopleSummary, filters)
@@ -616,8 +583,6 @@ class SkillRow:
 def paired_scores(filters: Filters):
     """Post answers with the pre answer of the same registration and item (`pre_score__score`), of the
     registrations in the filters."""
-    from outreach.models import SelfAssessment, SkillScore
-
     Kind = SelfAssessment.Kind
     return (SkillScore.objects.filter(assessment__kind=Kind.POST)
             .filter(_registration_q(filters, "assessment__registration__"))
@@ -636,10 +601,6 @@ def _mean(total: int, count: int) -> float | None:
 def skills(filters: Filters) -> list[SkillRow]:
     """Per can-do item: answers paired before and after, mean before, after and gain, and who reached
     "on my own"."""
-    from cms.i18n import localized
-    from outreach import summaries
-    from outreach.models import SkillItem
-
     if summaries.refreshed(filters):
         grouped = (summaries.rows(summaries.SkillSummary, filters).values("item_id", "pre", "post")
                    .annotate(n=Sum("answers")))
@@ -666,15 +627,11 @@ def skills(filters: Filters) -> list[SkillRow]:
 
 
 def _foundation_scores():
-    from outreach.models import SkillItem, SkillScore
-
     return SkillScore.objects.filter(assessment_id=OuterRef("pk"), item__group=SkillItem.Group.FOUNDATION)
 
 
 def foundation_assessments(filters: Filters):
     """The post assessments of the registrations in the filters that answer at least one foundation item."""
-    from outreach.models import SelfAssessment
-
     return (SelfAssessment.objects.filter(kind=SelfAssessment.Kind.POST)
             .filter(_registration_q(filters, "registration__")).filter(Exists(_foundation_scores())))
 
@@ -689,8 +646,6 @@ def foundation_counts() -> dict:
 def foundation_on_my_own(filters: Filters) -> tuple[float | None, int]:
     """The share (%) of post assessments with every foundation item answered at 2 or above, and how many
     post assessments answered a foundation item."""
-    from outreach import summaries
-
     if summaries.refreshed(filters):
         figures = _summed(summaries.rows(summaries.FoundationSummary, filters), ["answered", "reached"])
     else:
@@ -712,9 +667,6 @@ class ConsultationFigures:
 
 def consultation_figures(filters: Filters) -> ConsultationFigures:
     """Consultations by topic (a consultation counts once for each of its topics), outcome, place and age band."""
-    from cms.i18n import localized
-    from outreach.models import Consultation, ConsultationTopic
-
     queryset = consultations(filters)
     totals = queryset.aggregate(total=Count("pk"), minutes=Sum("duration_minutes"))
     topic_counts = dict(queryset.values("topics").annotate(n=Count("pk")).values_list("topics", "n"))
@@ -752,8 +704,6 @@ class KpiProgress:
 
 def kpi_actuals(filters: Filters, figures: Summary | None = None) -> dict[str, float | None]:
     """The actual value of every KPI metric for the filters' fiscal year."""
-    from outreach.models import KpiTarget
-
     Metric = KpiTarget.Metric
     figures = figures or summary(filters)
     share, _answered = foundation_on_my_own(filters)
@@ -771,8 +721,6 @@ def kpi_progress(filters: Filters, *, today: dt.date | None = None,
                  figures: Summary | None = None) -> list[KpiProgress]:
     """Each KPI target of the filters' fiscal year against the actual figure and the share of the year elapsed.
     Counts are compared with the elapsed share of the year; percentages with the target itself."""
-    from outreach.models import KpiTarget
-
     if filters.fiscal_year is None:
         return []
     targets = list(KpiTarget.objects.filter(fiscal_year=filters.fiscal_year))
@@ -812,8 +760,6 @@ class GapRow:
 
 def survey_band_weights() -> dict[int, dict[str, int]]:
     """The city's population per survey band, per year with population figures."""
-    from outreach.models import PopulationFigure
-
     weights: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for year, band, population in (PopulationFigure.objects.values("year", "age_band")
                                    .annotate(n=Sum("population")).values_list("year", "age_band", "n")):
@@ -837,8 +783,6 @@ def _weighted(rates: dict[str, Decimal], weights: dict[str, int] | None, wanted:
 def divide_gap(source: str | None = None) -> list[GapRow]:
     """Per survey year: usage of ages 13–59 and 70+ (population-weighted) and the gap between them.
     `source` chooses national or city figures; by default the national survey."""
-    from outreach.models import InternetUsageRate
-
     source = source or InternetUsageRate.Source.NATIONAL
     rates: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for year, band, value in InternetUsageRate.objects.filter(source=source).values_list("year", "age_band", "rate"):
@@ -859,9 +803,6 @@ def divide_gap(source: str | None = None) -> list[GapRow]:
 
 def fiscal_years_with_data() -> list[int]:
     """The fiscal years that have sessions or consultations, newest first (always including the current one)."""
-    from courses.models import Session
-    from outreach.models import Consultation
-
     years = {fiscal_year_of(municipal_today())}
     tz = timezone.get_default_timezone()
     for row in (Session.objects.annotate(y=ExtractYear("starts_at", tzinfo=tz), m=ExtractMonth("starts_at", tzinfo=tz))

@@ -41,8 +41,11 @@ from django.utils.translation import gettext as _
 
 from cms.i18n import localized
 from cms.normalize import format_phone
+from courses.calendar_views import feed_sessions
 from courses.ical import TZ
 from outreach import bands, metrics, suppression
+from outreach.summaries import plain
+from partners.models import Ward
 
 # --- The event list ---------------------------------------------------------------------------------------------
 
@@ -95,8 +98,6 @@ class Publisher:
 def public_sessions():
     """The sessions the public calendar feed lists (courses.calendar_views): of live, unrestricted course pages,
     not ended yet, cancelled ones included; with what a row shows joined, in start order."""
-    from courses.calendar_views import feed_sessions
-
     return feed_sessions().select_related("course", "venue", "venue__ward", "organiser")
 
 
@@ -294,9 +295,6 @@ def participation_years(today=None) -> list[int]:
 def participation_table(fiscal_year: int, *, limit: int | None = None) -> ParticipationTable:
     """The fiscal year's table from outreach.metrics (attendances, reach's population), with unique participants
     counted in the same cells. Rows and columns for "not given" appear only when someone is in them."""
-    from outreach.summaries import plain
-    from partners.models import Ward
-
     filters = metrics.Filters(fiscal_year=fiscal_year, rollup=PARTICIPATION_ROLLUP)
     # Every count from the raw rows at one moment: the dashboard's summaries may be minutes old, and a published
     # cell must agree with the unique participants counted beside it (or suppression could be undone).

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from cms.audit import log
 from courses import spreadsheets
 from outreach.models import SURVEY_BAND_CHOICES, InternetUsageRate, KpiTarget, PopulationFigure
+from outreach.resources import REFERENCE_RESOURCES, run_import
 
 IMPORTED = "outreach.reference.imported"
 LOG_ACTIONS = {IMPORTED: gettext_lazy("Reference data imported")}
@@ -91,8 +92,6 @@ def read_file(data: bytes, *, filename: str = "", encoding: str = "auto") -> spr
 
 
 def _resource(kind: str, user):
-    from outreach.resources import REFERENCE_RESOURCES
-
     if kind not in REFERENCE_RESOURCES:
         raise ValueError(kind)
     return REFERENCE_RESOURCES[kind](user=user)
@@ -100,8 +99,6 @@ def _resource(kind: str, user):
 
 def preview_import(kind: str, table: spreadsheets.Table, *, user=None) -> spreadsheets.ImportReport:
     """What importing `table` as `kind` would create, change and leave, row by row; writes nothing."""
-    from outreach.resources import run_import
-
     return run_import(_resource(kind, user), table, dry_run=True)
 
 
@@ -109,8 +106,6 @@ def import_reference(kind: str, table: spreadsheets.Table, *, user=None,
                      filename: str = "") -> spreadsheets.ImportReport:
     """Upsert every row of `table`, in one transaction, or nothing: raises spreadsheets.ImportRefused (nothing
     written) when any row is in error. Logged once when something changed."""
-    from outreach.resources import run_import
-
     with transaction.atomic():
         report = run_import(_resource(kind, user), table, dry_run=False)
         if not report.ok:

@@ -33,7 +33,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cms.csv_safety import escape_csv_cell
+from cms.i18n import localized
+from courses.admin.sessions import user_label
+from courses.models import Registration, Session, SessionStaff
 from outreach import bands, metrics
+from outreach.dashboard import Dashboard, skills_matrix
+from partners.models import Partner
 
 if TYPE_CHECKING:
     from outreach.dashboard import Dashboard
@@ -45,8 +50,6 @@ TOTAL = "total"
 
 
 def _held(now: dt.datetime, prefix: str = "") -> Q:
-    from courses.models import Session
-
     return Q(**{f"{prefix}status": Session.Status.SCHEDULED, f"{prefix}ends_at__lte": now})
 
 
@@ -110,8 +113,6 @@ def comparison_header() -> list[str]:
 
 
 def _session_figures(now: dt.datetime) -> dict:
-    from courses.models import Session
-
     held = _held(now)
     return {"held": Count("pk", filter=held), "cancelled": Count("pk", filter=Q(status=Session.Status.CANCELLED)),
             "seats": Sum("capacity", filter=held)}
@@ -119,8 +120,6 @@ def _session_figures(now: dt.datetime) -> dict:
 
 def _people_figures(now: dt.datetime) -> dict:
     """The same expressions as `metrics.summary`, so the figures agree with the dashboard's."""
-    from courses.models import Registration
-
     session_held = _held(now, "session__")
     booked = ~Q(channel=Registration.Channel.WALK_IN)
     attended = Q(status=Registration.Status.ATTENDED)
@@ -160,9 +159,6 @@ class Comparison:
 def partner_comparison(filters: metrics.Filters, *, now: dt.datetime | None = None) -> Comparison:
     """Every partner the filters' scope allows as a row (active partners, and inactive ones with figures in the
     period), plus the whole programme. Seven queries whatever the number of partners."""
-    from cms.i18n import localized
-    from partners.models import Partner
-
     now = now or timezone.now()
     filters = filters.with_(partner=None)
     sessions = {row.pop("organiser_id"): row for row in
@@ -215,8 +211,6 @@ class PartnerReport:
 
     def skills_matrix(self) -> metrics.Matrix:
         """The skills per can-do item as the dashboard's table."""
-        from outreach.dashboard import skills_matrix
-
         return skills_matrix(self.skills)
 
 
@@ -260,10 +254,6 @@ def people_by_ward(filters: metrics.Filters) -> metrics.Matrix:
 def held_sessions(filters: metrics.Filters, *, now: dt.datetime | None = None) -> list[SessionLine]:
     """The sessions held in the period, oldest first, with attendances (walk-ins included) and staff: two queries
     whatever the number of sessions."""
-    from cms.i18n import localized
-    from courses.admin.sessions import user_label
-    from courses.models import Registration, SessionStaff
-
     now = now or timezone.now()
     queryset = (metrics.sessions(filters).filter(_held(now))
                 .select_related("course", "venue")
@@ -287,8 +277,6 @@ def held_sessions(filters: metrics.Filters, *, now: dt.datetime | None = None) -
 def partner_report(partner, filters: metrics.Filters, *, now: dt.datetime | None = None) -> PartnerReport:
     """Everything the activity report of `partner` shows for the filters' period. The caller checks that the
     user may see this partner; the filters' scope applies as well (a partner outside it has no figures)."""
-    from cms.i18n import localized
-
     now = now or timezone.now()
     filters = filters.with_(partner=partner.pk)
     figures = metrics.summary(filters, now=now)
@@ -386,8 +374,6 @@ def annual_report(filters: metrics.Filters, *, today: dt.date | None = None,
                   now: dt.datetime | None = None) -> AnnualReport:
     """The figures of the filters' fiscal year, age bands in 10-year bands (the filters' scope applies: partner
     staff get their own partners'). Only the fiscal year and the scope of `filters` are used."""
-    from outreach.dashboard import Dashboard
-
     now = now or timezone.now()
     filters = metrics.Filters(fiscal_year=filters.fiscal_year, scope=filters.scope, rollup=bands.DECADE)
     return AnnualReport(board=Dashboard(filters, today=today or timezone.localdate(now)),

@@ -26,11 +26,10 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from cms import roles as cms_roles
 from cms.audit import log
 from cms.csv_safety import escape_csv_cell
+from cms.roles import ROLE_LABELS
 from cms.two_factor import annotate_two_factor
 from partners.models import PartnerMembership
 from partners.permissions import CITY_ROLES
@@ -40,15 +39,6 @@ DEACTIVATE_LOG_ACTION = "partners.staff.deactivated"
 # The page-permission group of one partner's staff (cms.roles.partner_editors_group_name): a consequence of a
 # membership, shown in the partners column rather than as a role.
 PARTNER_EDITORS_GROUP = re.compile(r"^Partner \d+: course editors$")
-# The role groups' names are stable identifiers (cms.roles); these are their labels in the admin's language.
-ROLE_LABELS = {
-    cms_roles.CITY_ADMINISTRATOR: gettext_lazy("City administrator"),
-    cms_roles.CITY_PROGRAMME_OFFICER: gettext_lazy("City programme officer"),
-    cms_roles.CITY_ANALYST: gettext_lazy("City analyst"),
-    cms_roles.CALL_CENTRE_OPERATOR: gettext_lazy("Call-centre operator"),
-    cms_roles.PARTNER_MANAGER: gettext_lazy("Partner manager"),
-    cms_roles.PARTNER_INSTRUCTOR: gettext_lazy("Partner instructor"),
-}
 
 
 class StaffError(Exception):

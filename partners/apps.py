@@ -10,6 +10,7 @@ class PartnersConfig(AppConfig):
         # Before any admin code asks the registry for Venue's policy (Wagtail refuses a late registration).
         from wagtail.permissions import register_permission_policy
 
+        # In ready(): an app's models can be imported only once Django's app registry is ready.
         from partners.models import Venue
         from partners.permissions import venue_policy
 

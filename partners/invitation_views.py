@@ -22,8 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cms.ratelimit import ratelimit_post
+from cms.roles import ROLE_LABELS
 from partners import invitations
-from partners.access_review import ROLE_LABELS
 
 SESSION_KEY = "dekiru_staff_invitation"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"

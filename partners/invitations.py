@@ -64,7 +64,10 @@ from django.utils.translation import gettext as _
 
 from cms import roles
 from cms.audit import log
+from cms.roles import ROLE_LABELS
 from cms.sending import absolute, lease_time, max_attempts, retry_delay, try_send
+from cms.templatetags.dekiru import hour_minute, long_date
+from partners import tasks
 from partners.models import PARTNER_ROLE_MEMBERSHIP, Partner, StaffInvitation
 from partners.services import add_membership
 
@@ -226,8 +229,6 @@ def _enqueue_on_commit(invitation: StaffInvitation) -> None:
 def enqueue(invitation_id: int, send_round: int, *, run_after: datetime | None = None) -> None:
     """Ask the mail worker to send this round's e-mail. A failure here loses nothing: the invitation stays
     waiting and `send_due_invitations` finds it."""
-    from partners import tasks
-
     try:
         task = tasks.send_invitation_task
         if run_after is not None:
@@ -255,9 +256,6 @@ def link_path(invitation: StaffInvitation, secret: str) -> str:
 
 def render_email(invitation: StaffInvitation, secret: str) -> tuple[str, str]:
     """Subject and plain text of the invitation e-mail, in the invitation's language, with the absolute link."""
-    from cms.templatetags.dekiru import hour_minute, long_date
-    from partners.access_review import ROLE_LABELS
-
     inviter = invitation.invited_by
     with translation.override(invitation.language):
         context = {

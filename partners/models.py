@@ -9,7 +9,7 @@ from wagtail.search import index
 
 from cms import roles
 from cms.i18n import localized
-from partners.permissions import CITY_ROLES
+from cms.roles import CITY_ROLES, ROLE_LABELS
 
 
 class Ward(models.Model):
@@ -125,8 +125,6 @@ class StaffCalendarFeed(models.Model):
 
 def role_choices() -> list[tuple[str, str]]:
     """The staff roles (cms.roles) with their labels in the admin's language."""
-    from partners.access_review import ROLE_LABELS
-
     return [(name, ROLE_LABELS[name]) for name in roles.ALL_ROLES]
 
 

@@ -4,6 +4,7 @@ The partner-workspace issue builds the full permission policies on this; the ser
 """
 
 from cms.roles import CITY_ROLES, is_city_staff, role_names  # noqa: F401 (partners' callers import them here)
+from partners.models import Venue
 
 
 def partner_ids(user) -> set[int] | None:
@@ -20,7 +21,6 @@ def usable_venues(ids: set[int] | None):
     for partner staff."""
     from django.db.models import Q
 
-    from partners.models import Venue
 
     venues = Venue.objects.select_related("ward")
     return venues if ids is None else venues.filter(Q(partner__isnull=True) | Q(partner_id__in=ids))

@@ -7,7 +7,8 @@ from wagtail.models import Locale, Page, Site
 from wagtail.rich_text import RichText
 
 from cms.models import HomePage, SiteSettings, StandardPage
-from cms.roles import grant_course_index_permissions
+from cms.roles import COURSE_APPROVERS, COURSE_WORKFLOW, grant_course_index_permissions
+from courses.models import CourseIndexPage
 from courses.page_access import course_group_for
 from partners.models import Ward
 from partners.services import load_municipality
@@ -19,7 +20,6 @@ def ensure_course_workflow(index):
     from django.contrib.auth.models import Group
     from wagtail.models import GroupApprovalTask, Workflow, WorkflowPage, WorkflowTask
 
-    from cms.roles import COURSE_APPROVERS, COURSE_WORKFLOW
 
     workflow, _created = Workflow.objects.get_or_create(name=COURSE_WORKFLOW, defaults={"active": True})
     task = GroupApprovalTask.objects.filter(name=COURSE_WORKFLOW).first()
@@ -35,8 +35,6 @@ def ensure_course_workflow(index):
 def ensure_site(*, hostname: str = "localhost", port: int = 80) -> Site:
     """Home page (replacing Wagtail's welcome page), the course index, the city's course group, a privacy
     policy page and the default municipality data when none is loaded. Safe to run again."""
-    from courses.models import CourseIndexPage
-
     if not Ward.objects.exists():
         load_municipality()
     if not Locale.objects.exists():  # a flushed database (transactional tests) has lost Wagtail's defaults

@@ -24,7 +24,7 @@ from wagtail.admin.widgets.button import HeaderButton
 
 from courses import services
 from courses.admin.forms import LookupForm, MoveRegistrationForm, PhoneBookingForm, SessionSearchForm
-from courses.models import Participant, Registration, Session
+from courses.models import Participant, Registration, Session, waitlist_rank
 
 CALL_CENTRE_PERMISSIONS = ("courses.add_registration", "courses.change_registration", "courses.view_participant")
 MERGE_PERMISSIONS = (*CALL_CENTRE_PERMISSIONS, "courses.change_participant")
@@ -64,7 +64,7 @@ def _outcome_message(registration: Registration) -> str:
     if registration.status == Registration.Status.WAITLISTED:
         return _("%(name)s is on the waiting list for %(session)s: number %(rank)d.") % {
             "name": registration.participant, "session": registration.session,
-            "rank": services.waitlist_rank(registration)}
+            "rank": waitlist_rank(registration)}
     return _("%(name)s has a confirmed seat for %(session)s.") % {
         "name": registration.participant, "session": registration.session}
 
@@ -160,7 +160,7 @@ class RegistrationView(CallCentreView):
                                                 "created_by"), pk=pk)
         return self.render(registration=self.registration, session=self.registration.session,
                            course=self.registration.session.course, participant=self.registration.participant,
-                           rank=services.waitlist_rank(self.registration), can_act=_can_act_on(self.registration))
+                           rank=waitlist_rank(self.registration), can_act=_can_act_on(self.registration))
 
     def get_page_title(self):
         return _("Booking %(number)s") % {"number": self.registration.pk}
@@ -283,7 +283,7 @@ class CancelView(RegistrationActionView):
     def get(self, request, pk):
         registration = self.load(pk)
         return self.render(registration=registration, session=registration.session,
-                           rank=services.waitlist_rank(registration), can_act=_can_act_on(registration))
+                           rank=waitlist_rank(registration), can_act=_can_act_on(registration))
 
     def post(self, request, pk):
         registration = self.load(pk)

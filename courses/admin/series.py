@@ -20,6 +20,7 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from courses import services
+from courses.admin.sessions import courses_for
 from courses.models import CoursePage, Session, SessionSeries
 from courses.series import (
     SeriesRule,
@@ -68,7 +69,6 @@ class SeriesForm(forms.Form):
         ids = permissions.partner_ids(user) if user is not None else None
         if ids is not None:  # partner staff: their own partners, their courses, their venues and the city's
             self.fields["organiser"].queryset = Partner.objects.filter(pk__in=ids, is_active=True)
-            from courses.admin.sessions import courses_for
 
             self.fields["course"].queryset = courses_for(user).live()
             self.fields["venue"].queryset = _venues_for(user)

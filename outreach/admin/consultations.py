@@ -28,9 +28,10 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from courses import spreadsheets
 from courses.admin.spreadsheets import ImportForm
-from outreach import consultations
+from outreach import consultation_import, consultations
 from outreach.forms import ConsultationFilterForm, ConsultationForm
 from outreach.models import Consultation
+from outreach.resources import ConsultationResource, template_workbook
 from partners.permissions import is_city_staff
 
 URL_NAMESPACE = "outreach_consultations"
@@ -160,8 +161,6 @@ class IndexView(ConsultationView):
 
 
 def import_columns() -> dict:
-    from outreach.resources import ConsultationResource
-
     columns = ConsultationResource.columns()
     return {"read": [column.header() for column in columns.values()],
             "needed": [columns[key].header() for (key,) in ConsultationResource.required_columns]}
@@ -197,7 +196,7 @@ class ImportView(ConsultationView):
         encoding = form.cleaned_data["encoding"]
         try:
             table = spreadsheets.read_upload(data, filename=upload.name, encoding=encoding)
-            report = consultations.preview_import(table, user=request.user)
+            report = consultation_import.preview_import(table, user=request.user)
         except spreadsheets.SpreadsheetError as error:
             form.add_error("file", error.message)
             return self.show_form(form, status=400)
@@ -205,7 +204,7 @@ class ImportView(ConsultationView):
         if report.ok and report.changes:
             token = spreadsheets.stage_upload(user=request.user, kind=consultations.IMPORT_KIND,
                                               filename=upload.name, data=data, encoding=encoding)
-        earlier = consultations.earlier_import(consultations.file_digest(data))
+        earlier = consultation_import.earlier_import(consultation_import.file_digest(data))
         return self.render_preview(report, filename=upload.name, token=token, earlier=earlier)
 
     def render_preview(self, report, *, filename, token, earlier=None, status=200):
@@ -230,8 +229,8 @@ class ConfirmView(ImportView):
             return redirect(url("import"))
         try:
             table = spreadsheets.read_upload(staged["data"], filename=staged["filename"], encoding=staged["encoding"])
-            report = consultations.import_consultations(table, user=request.user, filename=staged["filename"],
-                                                        digest=consultations.file_digest(staged["data"]))
+            report = consultation_import.import_consultations(table, user=request.user, filename=staged["filename"],
+                                                        digest=consultation_import.file_digest(staged["data"]))
         except spreadsheets.SpreadsheetError as error:
             messages.error(request, error.message)
             return redirect(url("import"))
@@ -250,8 +249,6 @@ class TemplateView(ConsultationView):
     permission = ADD
 
     def get(self, request):
-        from outreach.resources import template_workbook
-
         stream = io.BytesIO()
         template_workbook(stream)
         stream.seek(0)

@@ -20,6 +20,7 @@ from wagtail.admin.ui.components import Component
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from cms.audit import log
+from courses.spreadsheets import audit_target
 from outreach import charts, dashboard, metrics
 from outreach.filters import filters_from_request, querystring, scope_for
 
@@ -122,8 +123,6 @@ class TableDownloadView(DashboardPermissionMixin, View):
 
 def _audit_target(user, filters: metrics.Filters):
     """The partner whose figures these are when exactly one; the default Site for city-wide figures."""
-    from courses.spreadsheets import audit_target
-
     partners = {filters.partner} if filters.partner else set(filters.scope or ())
     return audit_target(user, partners)
 

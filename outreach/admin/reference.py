@@ -21,6 +21,7 @@ from courses import spreadsheets
 from courses.admin.spreadsheets import ImportForm
 from outreach import reference_data
 from outreach.models import AGE_BAND_CHOICES, SURVEY_BAND_CHOICES
+from outreach.resources import REFERENCE_RESOURCES
 from partners.models import Ward
 
 URL_NAMESPACE = "outreach_reference"
@@ -122,8 +123,6 @@ class ImportView(ReferenceView):
         return _("Import: %(what)s") % {"what": reference_data.LABELS[self.kind]}
 
     def columns(self) -> dict:
-        from outreach.resources import REFERENCE_RESOURCES
-
         resource = REFERENCE_RESOURCES[self.kind]
         columns = resource.columns()
         return {"read": [column.header() for column in columns.values()],

@@ -26,9 +26,12 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from cms.audit import log
+from cms.i18n import localized
+from cms.models import MunicipalitySettings
 from outreach import dashboard, metrics, reports
 from outreach.admin import dashboard as dashboard_admin
 from outreach.filters import querystring, scope_for
+from partners.models import Partner
 
 URL_NAMESPACE = "outreach_reports"
 PERMISSION = "outreach.view_dashboard"
@@ -79,8 +82,6 @@ class ReportForm(forms.Form):
 
 
 def visible_partners(user):
-    from partners.models import Partner
-
     scope = scope_for(user)
     partners = Partner.objects.order_by("name")
     return partners if scope is None else partners.filter(pk__in=scope)
@@ -103,9 +104,6 @@ def chosen_partner(request):
 
 
 def municipality_name(request) -> str:
-    from cms.i18n import localized
-    from cms.models import MunicipalitySettings
-
     return localized(MunicipalitySettings.load(request_or_site=request), "name")
 
 

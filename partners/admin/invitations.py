@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy
 from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
 
+from cms.roles import ROLE_LABELS
 from partners import invitations as service
-from partners.access_review import ROLE_LABELS
 from partners.admin.staff import StaffAdminView
 from partners.models import Partner, StaffInvitation
 from partners.permissions import is_city_staff

@@ -63,3 +63,30 @@ def test_known_upward_imports_still_exist():
     gone = sorted(f"{path} → {module}" for path, module in KNOWN_UPWARD if (path, module) not in found)
     assert not gone, "Strike these from KNOWN_UPWARD, they are gone (the list may only shrink):\n" + "\n".join(gone)
 
+
+
+def test_imports_inside_functions_say_why():
+    """An import of the project's own code inside a function is allowed only where it must wait for the framework
+    (an app's ready(), a page model routing to its view) or defers a heavy import, and a comment on the line or
+    just above says which; anything else belongs at the top of the module (or the module is on the wrong floor)."""
+    unexplained = []
+    for _app, path in app_modules():
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for function in ast.walk(ast.parse(source)):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                if not any(name.split(".")[0] in FLOORS for name in names):
+                    continue
+                start = node.lineno - 1
+                block_start = start
+                while block_start > 0 and lines[block_start - 1].strip().startswith(("from ", "import ")):
+                    block_start -= 1  # a comment above a block of imports covers the block
+                explained = "#" in lines[start] or lines[block_start - 1].strip().startswith("#")
+                if not explained:
+                    unexplained.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {lines[start].strip()}")
+    assert not unexplained, "Move these imports to the top of the module, or say why they wait:\n" + "\n".join(
+        unexplained)

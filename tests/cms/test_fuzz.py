@@ -21,7 +21,7 @@ from wagtail.models import ModelLogEntry
 from courses import spreadsheets
 from courses.models import Participant, Registration, Session
 from courses.resources import RESOURCES
-from outreach import consultations, reference_data
+from outreach import consultation_import, reference_data
 from outreach.models import Consultation, ConsultationTopic, InternetUsageRate, KpiTarget, PopulationFigure
 from outreach.resources import REFERENCE_RESOURCES, ConsultationResource
 from tests import factories
@@ -170,8 +170,8 @@ IMPORTS = {
                  lambda table, user: spreadsheets.apply_import("sessions", table, user=user)),
     "attendance": (lambda table, user: spreadsheets.preview_import("attendance", table, user=user),
                    lambda table, user: spreadsheets.apply_import("attendance", table, user=user)),
-    "consultations": (lambda table, user: consultations.preview_import(table, user=user),
-                      lambda table, user: consultations.import_consultations(table, user=user)),
+    "consultations": (lambda table, user: consultation_import.preview_import(table, user=user),
+                      lambda table, user: consultation_import.import_consultations(table, user=user)),
     **{kind: ((lambda table, user, kind=kind: reference_data.preview_import(kind, table, user=user)),
               (lambda table, user, kind=kind: reference_data.import_reference(kind, table, user=user)))
        for kind in REFERENCE_RESOURCES},

@@ -191,7 +191,7 @@ def test_a_waitlisted_person_who_comes_is_seated_as_attended_and_the_others_keep
     first.refresh_from_db()
     third.refresh_from_db()
     assert (first.waitlist_position, third.waitlist_position) == (1, 3)  # order kept (gaps are allowed)
-    from courses.services import waitlist_rank
+    from courses.models import waitlist_rank
 
     assert (waitlist_rank(first), waitlist_rank(third)) == (1, 2)
     assert logged(second, "attended") == 1

@@ -3,7 +3,7 @@
 import pytest
 
 from courses.models import Registration
-from courses.notifications import recipient_for
+from courses.recipients import recipient_for
 from tests import factories
 
 pytestmark = pytest.mark.django_db

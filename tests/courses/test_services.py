@@ -13,7 +13,7 @@ from django.utils.translation import override
 from wagtail.models import ModelLogEntry
 
 from courses import services
-from courses.models import Participant, Registration, Session
+from courses.models import Participant, Registration, Session, waitlist_rank
 from courses.notifications import Event
 from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
@@ -96,7 +96,7 @@ def test_register_confirms_while_seats_are_free_then_waitlists_in_order(site, no
     assert [r.waitlisted for r in results] == [False, False, True, True, True]
     assert all(r.registration.confirmed_at is not None for r in results[:2])
     assert [r.registration.waitlist_position for r in results[2:]] == [1, 2, 3]
-    assert [services.waitlist_rank(r.registration) for r in results] == [None, None, 1, 2, 3]
+    assert [waitlist_rank(r.registration) for r in results] == [None, None, 1, 2, 3]
     assert events(notified) == [Event.REGISTRATION_CONFIRMED] * 2 + [Event.REGISTRATION_WAITLISTED] * 3
     assert [kw["registration"] for _e, kw in notified] == [r.registration for r in results]
     assert all(kw["session"].pk == session.pk for _e, kw in notified)
@@ -112,13 +112,13 @@ def test_waitlist_rank_counts_only_people_still_waiting(site):
 
     services.cancel_registration(registration=first)
 
-    assert services.waitlist_rank(reload(second)) == 1
-    assert services.waitlist_rank(reload(third)) == 2
+    assert waitlist_rank(reload(second)) == 1
+    assert waitlist_rank(reload(third)) == 2
     # A newcomer queues behind everyone already waiting.
     newcomer = services.register(session=session,
                                  participant=person("新規 さん", phone="0801234567")).registration
     assert newcomer.waitlist_position > third.waitlist_position
-    assert services.waitlist_rank(newcomer) == 3
+    assert waitlist_rank(newcomer) == 3
 
 
 def test_seats_held_by_attended_and_no_show_count_as_taken(site):
@@ -440,7 +440,7 @@ def test_cancelling_a_confirmed_seat_promotes_the_first_waiting_in_order(site, n
     assert reload(first).status == Status.CONFIRMED
     assert (first.waitlist_position, first.confirmed_at is not None) == (None, True)
     assert reload(second).status == Status.WAITLISTED
-    assert services.waitlist_rank(second) == 1
+    assert waitlist_rank(second) == 1
     assert events(notified) == [Event.REGISTRATION_CANCELLED, Event.REGISTRATION_PROMOTED]
     assert notified[0][1]["registration"].pk == seat.pk
     assert notified[1][1]["registration"].pk == first.pk
@@ -480,7 +480,7 @@ def test_cancelling_a_waitlisted_registration_promotes_nobody(site, notified):
     assert first.waitlist_position is None
     assert reload(seat).status == Status.CONFIRMED
     assert reload(second).status == Status.WAITLISTED
-    assert services.waitlist_rank(second) == 1
+    assert waitlist_rank(second) == 1
     assert events(notified) == [Event.REGISTRATION_CANCELLED]
     assert log_actions(first) == [("courses.registration.cancelled", None)]
 
@@ -544,7 +544,7 @@ def test_promote_waitlist_fills_exactly_the_free_seats(site, notified):
     assert [reload(r).status for r in queue] == [Status.CONFIRMED, Status.CONFIRMED, Status.WAITLISTED,
                                                  Status.WAITLISTED]
     assert session.registrations.filter(status__in=Registration.SEATED).count() == 3
-    assert [services.waitlist_rank(r) for r in queue[2:]] == [1, 2]
+    assert [waitlist_rank(r) for r in queue[2:]] == [1, 2]
     assert events(notified) == [Event.REGISTRATION_PROMOTED] * 2
     assert log_actions(queue[0]) == [("courses.registration.promoted", user.pk)]
     assert log_actions(queue[2]) == []
@@ -739,7 +739,7 @@ def test_raised_capacity_promotes_exactly_the_new_seats(site, notified):
     assert reload(session).capacity == 4
     assert [r.pk for r in moved.promoted] == [queue[0].pk, queue[1].pk]
     assert [reload(r).status for r in queue] == [Status.CONFIRMED, Status.CONFIRMED, Status.WAITLISTED]
-    assert services.waitlist_rank(queue[2]) == 1
+    assert waitlist_rank(queue[2]) == 1
     assert events(notified) == [Event.REGISTRATION_PROMOTED, Event.REGISTRATION_PROMOTED, Event.SESSION_MOVED]
     moved_kwargs = notified[-1][1]
     assert moved_kwargs["changes"] == {"capacity": (2, 4)}

@@ -21,7 +21,7 @@ from wagtail.users.models import UserProfile
 
 from cms import roles
 from courses import spreadsheets
-from outreach import consultations
+from outreach import consultation_import, consultations
 from outreach.models import Consultation, ConsultationTopic
 from outreach.resources import ConsultationResource
 from partners.models import Ward
@@ -385,7 +385,7 @@ def test_a_file_with_bad_rows_adds_nothing_and_reports_every_one(client, desk):
     # Applying (the confirmation re-checks the file): nothing is written either.
     table = spreadsheets.read_upload(xlsx_bytes(rows), filename="bad.xlsx")
     with pytest.raises(spreadsheets.ImportRefused) as refused:
-        consultations.import_consultations(table, user=desk, filename="bad.xlsx")
+        consultation_import.import_consultations(table, user=desk, filename="bad.xlsx")
     assert refused.value.report.error_rows == 4
     assert Consultation.objects.count() == 1
     assert not ModelLogEntry.objects.filter(action=consultations.IMPORTED).exists()

@@ -31,6 +31,7 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from courses.models import CoursePage, Participant, Registration, Session, Topic
+from courses.page_access import course_group_for
 from outreach.metrics import fiscal_year_bounds, fiscal_year_of, local_midnight, municipal_today
 from outreach.models import (
     Consultation,
@@ -43,6 +44,8 @@ from outreach.models import (
     SkillScore,
 )
 from partners.models import Partner, Venue, Ward
+from partners.services import create_partner
+from provision.services import ensure_site
 
 SESSIONS = 50_000
 PARTICIPANTS = 100_000
@@ -208,10 +211,6 @@ def seed_programme(*, scale: float, seed: int, today: dt.date, log=lambda text: 
 
 def _structure(rng: random.Random, scale: float):
     """Partners, their courses (with topics and can-do items) and venues in every ward."""
-    from courses.page_access import course_group_for
-    from partners.services import create_partner
-    from provision.services import ensure_site
-
     ensure_site()
     wards = list(Ward.objects.order_by("sort_order", "code"))
     topics = []
