@@ -361,7 +361,6 @@ def check_city_administrators_need_two_factor(app_configs=None, **kwargs):
     """`manage.py check --deploy`: warn when the city administrator role may sign in with a password alone."""
     from django.core.checks import Warning as CheckWarning
 
-
     if CITY_ADMINISTRATOR in required_roles():
         return []
     return [CheckWarning(

@@ -143,7 +143,6 @@ def _load_enquiries() -> dict:
     """The enquiry phone number and hours from the site settings, if set."""
     from wagtail.models import Site
 
-
     site = Site.objects.filter(is_default_site=True).first()
     if site is None:
         return {}

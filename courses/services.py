@@ -541,7 +541,6 @@ def find_sessions(*, q: str = "", ward=None, topic=None, level: str = "", device
     """
     from django.db.models import F
 
-
     now = now or timezone.now()
     sessions = (Session.objects.with_counts()
                 .filter(status=Session.Status.SCHEDULED, starts_at__gt=now,

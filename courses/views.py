@@ -63,7 +63,6 @@ def session_list(request):
     """The class listing: upcoming sessions with filters, keyword search and pages (GET, no JavaScript)."""
     from django.core.paginator import Paginator
 
-
     form = SessionFilterForm(request.GET or None)
     filters = form.filters()
     sessions = services.find_sessions(**filters)

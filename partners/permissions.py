@@ -21,7 +21,6 @@ def usable_venues(ids: set[int] | None):
     for partner staff."""
     from django.db.models import Q
 
-
     venues = Venue.objects.select_related("ward")
     return venues if ids is None else venues.filter(Q(partner__isnull=True) | Q(partner_id__in=ids))
 

@@ -20,7 +20,6 @@ def ensure_course_workflow(index):
     from django.contrib.auth.models import Group
     from wagtail.models import GroupApprovalTask, Workflow, WorkflowPage, WorkflowTask
 
-
     workflow, _created = Workflow.objects.get_or_create(name=COURSE_WORKFLOW, defaults={"active": True})
     task = GroupApprovalTask.objects.filter(name=COURSE_WORKFLOW).first()
     if task is None:
