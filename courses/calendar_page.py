@@ -86,7 +86,7 @@ def _state(session, now: datetime) -> str:
     if session.starts_at <= now:
         return "past"
     try:
-        services.check_open_for_registration(session, now=now)
+        services.check_booking_window(session, now=now)
     except services.RegistrationError:
         return "closed"
     return "open" if session.seats_left else "full"

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -160,10 +162,11 @@ class CoursePage(RoutablePageMixin, Page):
 
     @path("sessions/<int:session_id>/register/", name="register")
     def register_view(self, request, session_id):
-        # Wagtail routes to the view from the page model; the view imports these models.
-        from courses.views import register
-
-        return register(request, course=self, session_id=session_id)
+        """The registration form's old address, under the course page: it moved to /sessions/<id>/register/.
+        Redirected permanently with 308, so that a POST (a form opened before the move) keeps its data."""
+        if not Session.objects.filter(pk=session_id, course=self).exists():
+            raise Http404
+        return redirect("courses:register", session_id, permanent=True, preserve_request=True)
 
 
 def _registration_count(statuses):

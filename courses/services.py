@@ -51,6 +51,10 @@ class RegistrationClosed(RegistrationError):
     message = _("Registration for this session has closed.")
 
 
+class CourseNotPublic(RegistrationError):
+    message = _("This class is not open for booking: its page is not published.")
+
+
 class ContactRequired(RegistrationError):
     message = _("Please give an e-mail address or a phone number so that we can reach you.")
 
@@ -132,6 +136,26 @@ def _seated_count(session: Session) -> int:
 
 
 def check_open_for_registration(session: Session, *, now: datetime | None = None) -> None:
+    """Refuse a booking (web, phone, move, import) of a session that is cancelled, past, outside its booking window,
+    or of a course whose page is not public (a draft, unpublished, or behind a view restriction)."""
+    check_booking_window(session, now=now)
+    if not course_is_public(session.course_id):
+        raise CourseNotPublic()
+
+
+def course_is_public(course_id: int) -> bool:
+    """Whether the course page is live and not private (no view restriction on it or above it): two queries."""
+    return CoursePage.objects.live().public().filter(pk=course_id).exists()
+
+
+def public_sessions():
+    """Sessions of live, public courses (whatever their date or status)."""
+    return Session.objects.filter(course__in=CoursePage.objects.live().public().values("pk"))
+
+
+def check_booking_window(session: Session, *, now: datetime | None = None) -> None:
+    """The time rules alone (cancelled, past, not open yet, closed): for listings, whose sessions are all of public
+    courses already (find_sessions, a published course page, the calendar, structured data)."""
     now = now or timezone.now()
     if session.status == Session.Status.CANCELLED:
         raise SessionCancelled()
@@ -145,9 +169,9 @@ def check_open_for_registration(session: Session, *, now: datetime | None = None
 
 def refusal_reason(session: Session, *, now: datetime | None = None) -> str | None:
     """Why this session cannot be booked now, in words for the resident (cancelled, past, not open yet, closed),
-    or None when it can. The same rule as check_open_for_registration, for pages that list sessions."""
+    or None when it can. The time rules of check_open_for_registration, for pages that list public sessions."""
     try:
-        check_open_for_registration(session, now=now)
+        check_booking_window(session, now=now)
     except RegistrationError as exc:
         return exc.message
     return None
@@ -542,9 +566,8 @@ def find_sessions(*, q: str = "", ward=None, topic=None, level: str = "", device
     from django.db.models import F
 
     now = now or timezone.now()
-    sessions = (Session.objects.with_counts()
-                .filter(status=Session.Status.SCHEDULED, starts_at__gt=now,
-                        course__in=CoursePage.objects.live().public().values("pk"))
+    sessions = (public_sessions().with_counts()
+                .filter(status=Session.Status.SCHEDULED, starts_at__gt=now)
                 .select_related("course", "venue", "venue__ward", "organiser")
                 .order_by("starts_at", "pk"))
     if q:

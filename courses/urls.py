@@ -11,6 +11,7 @@ urlpatterns = [
     path("registrations/<str:token>/cancel/", views.cancel, name="cancel"),
     # iCalendar: downloads and subscribable feeds (courses.calendar_views).
     path("registrations/<str:token>/calendar.ics", calendar_views.registration_ics, name="registration_ics"),
+    path("sessions/<int:session_id>/register/", views.register, name="register"),
     path("sessions/<int:session_id>/calendar.ics", calendar_views.session_ics, name="session_ics"),
     path("calendar/sessions.ics", calendar_views.all_sessions_feed, name="feed_all"),
     path("calendar/courses/<int:page_id>.ics", calendar_views.course_feed, name="feed_course"),

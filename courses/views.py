@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from cms.ratelimit import ratelimit_post
 from courses import services
 from courses.forms import RegistrationForm, SessionFilterForm
-from courses.models import Registration, Session, waitlist_rank
+from courses.models import Registration, waitlist_rank
 from courses.recipients import recipient_for
 from courses.search import search_courses
 from courses.tokens import registration_from_token
@@ -24,16 +24,14 @@ def _registration_queryset():
 
 @require_http_methods(["GET", "POST"])
 @ratelimit_post("registration")
-def register(request, *, course, session_id):
-    """The registration form for one session of `course` (served under the course page)."""
+def register(request, session_id):
+    """The registration form for one session (/sessions/<id>/register/). Sessions of a course whose page is not
+    public (draft, unpublished, private) do not exist here; the booking service refuses them on every path."""
     session = get_object_or_404(
-        Session.objects.with_counts().select_related("venue", "venue__ward", "organiser"),
-        pk=session_id, course=course)
-    refusal = None
-    try:
-        services.check_open_for_registration(session)
-    except services.RegistrationError as exc:
-        refusal = exc.message
+        services.public_sessions().with_counts().select_related("course", "venue", "venue__ward", "organiser"),
+        pk=session_id)
+    course = session.course
+    refusal = services.refusal_reason(session)
 
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and refusal is None and form.is_valid():

@@ -77,7 +77,7 @@ def place(venue, municipality: Municipality) -> dict:
 def refusal(session, *, now: datetime):
     """Why the session cannot be booked now (the booking service's own rule), or None."""
     try:
-        services.check_open_for_registration(session, now=now)
+        services.check_booking_window(session, now=now)
     except services.RegistrationError as exc:
         return exc
     return None

@@ -7,6 +7,7 @@
 import logging
 
 from django import template
+from django.urls import reverse
 from django.utils.translation import get_language
 
 from cms.models import MunicipalitySettings
@@ -46,8 +47,7 @@ def course_events_jsonld(context, course, sessions):
     events = [
         jsonld.session_event(
             session, course=course, page_url=page_url, municipality=municipality, image_url=image_url,
-            register_url=request.build_absolute_uri(
-                course.get_url(request=request) + course.reverse_subpage("register", args=(session.pk,))))
+            register_url=request.build_absolute_uri(reverse("courses:register", args=[session.pk])))
         for session in sessions
     ]
     return jsonld.script(events)

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def register_url(session):
-    return session.course.url + f"sessions/{session.pk}/register/"
+    return f"/sessions/{session.pk}/register/"
 
 
 PARENT = {"name": "川崎 トメ", "kana": "かわさき とめ", "age_band": "85+", "consent": "on"}

@@ -48,7 +48,7 @@ def page_url(page, lang: str = "ja") -> str:
 
 
 def register_url(session: Session, *, lang: str = "ja") -> str:
-    return page_url(session.course, lang) + f"sessions/{session.pk}/register/"
+    return ("/en" if lang == "en" else "") + f"/sessions/{session.pk}/register/"
 
 
 def form_data(**overrides) -> dict:

@@ -59,7 +59,7 @@ ROLES = [ANONYMOUS, *roles.ALL_ROLES]
 PARTNER_ROLE = {roles.PARTNER_MANAGER: "manager", roles.PARTNER_INSTRUCTOR: "instructor"}
 TAMPERED = "x"  # appended to a real token: the signature no longer matches
 
-ANONYMOUS_OK = {200, 301, 302, 304, 400, 403, 404, 405, 410}
+ANONYMOUS_OK = {200, 301, 302, 304, 308, 400, 403, 404, 405, 410}
 # Admin URLs an anonymous visitor may open: signing in, resetting a password, and static helpers of the login page
 # (the admin's icon sprite and JavaScript translations, the same for everyone and holding no data).
 ANONYMOUS_ADMIN_PAGES = re.compile(r"^/admin/(login/|password_reset/|sprite/|jsi18n/)")
@@ -141,7 +141,10 @@ KEY_URLS = {
     "/check/{token}/": {role: {404} for role in ROLES},  # a registration token does not open a check
     "/calendar/staff/{feed}.ics": {role: {200} for role in ROLES},
     "/calendar/staff/{feed}x.ics": {role: {404} for role in ROLES},
-    "{course_url}sessions/{ID}/register/": {role: {200} for role in ROLES},
+    "/sessions/{ID}/register/": {role: {200} for role in ROLES},
+    "/en/sessions/{ID}/register/": {role: {200} for role in ROLES},
+    # The form's old address under the course page redirects to the new one (308 keeps a POST's data).
+    "{course_url}sessions/{ID}/register/": {role: {308} for role in ROLES},
 }
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count, Max, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from courses.models import CoursePage, Participant, Registration, Session
@@ -79,7 +80,7 @@ def prepare(*, sessions: int = 10, capacity: int = 20, starts_in_days: int = 7) 
         "course_url": course.url,
         "capacity": capacity,
         "sessions": [{"id": s.pk, "capacity": s.capacity,
-                      "register_path": course.url + course.reverse_subpage("register", args=[s.pk])}
+                      "register_path": reverse("courses:register", args=[s.pk])}
                      for s in session_rows],
     }
 
