@@ -30,6 +30,35 @@ def clean_email_value(value: str) -> str:
     return email
 
 
+# The form's value for an explicit "prefer not to say" age (stored as no band).
+DECLINED = "declined"
+
+
+class ResidenceField(forms.ChoiceField):
+    """Where the person lives: one of the city's wards (its id), "outside" the city, or "declined" (prefer not to
+    say). The wards are read when the field is shown or a ward's id is checked, not when the form is made."""
+
+    OTHER_ANSWERS = (Participant.Residence.OUTSIDE.value, Participant.Residence.DECLINED.value)
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=self.answers, **kwargs)
+
+    @staticmethod
+    def answers():
+        return [("", _("Please choose")), *[(str(ward.pk), str(ward)) for ward in Ward.objects.all()],
+                (Participant.Residence.OUTSIDE.value, Participant.Residence.OUTSIDE.label),
+                (Participant.Residence.DECLINED.value, Participant.Residence.DECLINED.label)]
+
+    chosen_ward = None  # the ward that valid_value found, for the form's clean_ward
+
+    def valid_value(self, value):
+        if value in self.OTHER_ANSWERS:
+            return True
+        if not (str(value).isdigit() and int(value) < 2**31):
+            return False
+        self.chosen_ward = Ward.objects.filter(pk=int(value)).first()
+        return self.chosen_ward is not None
+
 class RegistrationForm(forms.Form):
     """The one short form a resident fills in, for themself or for a parent. Normalises contact fields; leaves
     names as typed."""
@@ -53,9 +82,28 @@ class RegistrationForm(forms.Form):
                             help_text=_("We send the confirmation and the reminder here."),
                             widget=forms.TextInput(attrs={"autocomplete": "email", "inputmode": "email",
                                                           "type": "email"}))
-    age_band = forms.ChoiceField(label=_("Age"), choices=[c for c in Participant.AgeBand.choices if c[0]])
-    ward = forms.ModelChoiceField(label=_("Ward you live in"), queryset=Ward.objects.all(), required=False,
-                                  empty_label=_("Outside the city / prefer not to say"))
+    # Both feed the city's figures: they start empty ("Please choose"), an answer is required, and "prefer not
+    # to say" (and, for the ward, "outside the city") is an answer of its own, never a default.
+    age_band = forms.ChoiceField(
+        label=_("Age"), choices=lambda: [("", _("Please choose")), *[c for c in Participant.AgeBand.choices if c[0]],
+                                         (DECLINED, _("Prefer not to say"))],
+        error_messages={"required": _("Please choose your age, or “Prefer not to say”.")})
+    ward = ResidenceField(
+        label=_("Where you live"),
+        error_messages={"required": _("Please choose your ward, “Outside the city” or “Prefer not to say”."),
+                        "invalid_choice": _("Please choose your ward, “Outside the city” or “Prefer not to say”.")})
+
+    def clean_age_band(self):
+        """The stored band; "prefer not to say" is stored as no band."""
+        value = self.cleaned_data["age_band"]
+        return Participant.AgeBand.NOT_GIVEN.value if value == DECLINED else value
+
+    def clean_ward(self):
+        """(ward or None, Participant.Residence)."""
+        value = self.cleaned_data["ward"]
+        if value in ResidenceField.OTHER_ANSWERS:
+            return None, value
+        return self.fields["ward"].chosen_ward, Participant.Residence.CITY.value
     device = forms.ChoiceField(label=_("Your phone"), required=False,
                                choices=[("", "---------"), *[c for c in Participant.Device.choices if c[0]]])
     accessibility_needs = forms.CharField(
@@ -141,7 +189,8 @@ class RegistrationForm(forms.Form):
         data = self.cleaned_data
         return ParticipantDetails(
             name=data["name"], kana=data["kana"], email=data["email"], phone=data["phone"],
-            age_band=data["age_band"], ward_id=data["ward"].pk if data["ward"] else None,
+            age_band=data["age_band"], ward_id=data["ward"][0].pk if data["ward"][0] else None,
+            residence=data["ward"][1],
             device=data.get("device", ""), accessibility_needs=data.get("accessibility_needs", ""),
             language=language, consent=data["consent"],
         )

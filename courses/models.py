@@ -93,6 +93,15 @@ class CoursePage(RoutablePageMixin, Page):
         INTERMEDIATE = "intermediate", _("Intermediate")
         ADVANCED = "advanced", _("Advanced")
 
+    class Residence(models.TextChoices):
+        """Where the person lives, as they answered: a ward of the city (`ward` says which), outside the city, or
+        an explicit "prefer not to say". Blank: not asked (recorded before the question had these answers)."""
+
+        CITY = "city", _("A ward of the city")
+        OUTSIDE = "outside", _("Outside the city")
+        DECLINED = "declined", _("Prefer not to say")
+        NOT_RECORDED = "", _("Not recorded")
+
     class Device(models.TextChoices):
         ANDROID = "android", _("Android")
         IPHONE = "iphone", _("iPhone")
@@ -314,6 +323,15 @@ class Participant(models.Model):
         AGE_85_PLUS = "85+", _("85 and over")
         NOT_GIVEN = "", _("Not given")
 
+    class Residence(models.TextChoices):
+        """Where the person lives, as they answered: a ward of the city (`ward` says which), outside the city, or
+        an explicit "prefer not to say". Blank: not asked (recorded before the question had these answers)."""
+
+        CITY = "city", _("A ward of the city")
+        OUTSIDE = "outside", _("Outside the city")
+        DECLINED = "declined", _("Prefer not to say")
+        NOT_RECORDED = "", _("Not recorded")
+
     class Device(models.TextChoices):
         ANDROID = "android", _("Android smartphone")
         IPHONE = "iphone", _("iPhone")
@@ -329,6 +347,8 @@ class Participant(models.Model):
     age_band = models.CharField(_("age band"), max_length=6, choices=AgeBand.choices, blank=True)
     ward = models.ForeignKey("partners.Ward", on_delete=models.PROTECT, null=True, blank=True,
                              related_name="participants", verbose_name=_("ward of residence"))
+    residence = models.CharField(_("residence"), max_length=10, choices=Residence.choices, blank=True,
+                                 help_text=_("A ward of the city, outside the city, or prefer not to say."))
     device = models.CharField(_("device owned"), max_length=20, choices=Device.choices, blank=True)
     accessibility_needs = models.TextField(_("accessibility needs"), blank=True)
     language = models.CharField(_("preferred language"), max_length=5, choices=settings.LANGUAGES, default="ja")

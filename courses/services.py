@@ -84,6 +84,7 @@ class ParticipantDetails:
     phone: str = ""
     age_band: str = ""
     ward_id: int | None = None
+    residence: str = ""  # Participant.Residence: city (with ward_id), outside, declined; "" when not asked
     device: str = ""
     accessibility_needs: str = ""
     language: str = "ja"
@@ -93,7 +94,7 @@ class ParticipantDetails:
         return ParticipantDetails(
             name=normalize_name(self.name), kana=normalize_kana(self.kana),
             email=normalize_email(self.email), phone=normalize_phone(self.phone),
-            age_band=self.age_band, ward_id=self.ward_id, device=self.device,
+            age_band=self.age_band, ward_id=self.ward_id, residence=self.residence, device=self.device,
             accessibility_needs=self.accessibility_needs.strip(), language=self.language, consent=self.consent,
         )
 
@@ -210,6 +211,8 @@ def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetai
             setattr(participant, attr, getattr(details, attr))
     if participant.ward_id is None and details.ward_id:
         participant.ward_id = details.ward_id
+    if not participant.residence and details.residence:
+        participant.residence = details.residence
     participant.language = details.language or participant.language
     if details.consent:
         participant.consent_policy_version = settings.DEKIRU_PRIVACY_POLICY_VERSION
@@ -518,6 +521,8 @@ def merge_participants(*, keep: Participant, duplicate: Participant, actor=None)
                 setattr(keep, attr, getattr(duplicate, attr))
         if keep.ward_id is None:
             keep.ward_id = duplicate.ward_id
+        if not keep.residence:
+            keep.residence = duplicate.residence
         if keep.consented_at is None:
             keep.consented_at = duplicate.consented_at
         keep.save()

@@ -62,7 +62,7 @@ def booking_data(**overrides) -> dict:
     """What an operator types while on the phone: digits as the caller says them, consent confirmed."""
     data = {"booking_for": "self", "name": "川崎 太郎", "kana": "かわさき たろう",
             "phone": "０９０－２２２２－３３３３", "email": "", "age_band": Participant.AgeBand.AGE_75_79,
-            "ward": "", "device": "", "language": "ja",
+            "ward": "outside", "device": "", "language": "ja",
             "accessibility_needs": "", "booker_name": "", "booker_relationship": "", "booker_phone": "",
             "booker_email": "", "consent": "on"}
     data.update(overrides)

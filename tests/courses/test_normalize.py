@@ -209,7 +209,7 @@ def test_format_phone_of_a_normalised_number_round_trips(typed):
 def form_data(**overrides):
     data = {
         "name": "川崎 花子", "kana": "カワサキ ハナコ", "phone": "090-1234-5678", "email": "",
-        "age_band": Participant.AgeBand.AGE_70_74, "ward": "", "device": "", "accessibility_needs": "",
+        "age_band": Participant.AgeBand.AGE_70_74, "ward": "outside", "device": "", "accessibility_needs": "",
         "consent": "on",
     }
     data.update(overrides)

@@ -77,6 +77,7 @@ def submit_as_proxy(page):
     page.fill("#id_name", "川崎 一郎")
     page.fill("#id_kana", "カワサキ イチロウ")
     page.select_option("#id_age_band", "80-84")
+    page.select_option("#id_ward", "outside")
     page.check("#id_consent")
     return submit_form(page)
 

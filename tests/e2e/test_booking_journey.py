@@ -14,6 +14,7 @@ def fill_and_submit(page, *, name, kana, phone):
     page.fill("#id_kana", kana)
     page.fill("#id_phone", phone)
     page.select_option("#id_age_band", "75-79")
+    page.select_option("#id_ward", "outside")
     page.check("#id_consent")
     page.click("main form button[type=submit]")
 
@@ -100,6 +101,7 @@ def test_family_member_books_for_a_parent(live_server, phone_page, site):
     page.fill("#id_name", "Kawasaki Tome")
     page.fill("#id_kana", "カワサキ トメ")
     page.select_option("#id_age_band", "85+")
+    page.select_option("#id_ward", "declined")
     page.fill("#id_booker_name", "Kawasaki Hanako")
     page.fill("#id_booker_relationship", "Daughter")
     page.fill("#id_booker_phone", "080-1234-0000")

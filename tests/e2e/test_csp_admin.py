@@ -127,6 +127,7 @@ def test_the_public_site_works_under_the_strict_policy(live_server, browser, sit
         page.fill("#id_kana", "かわさき はなこ")
         page.fill("#id_phone", "090-1234-5678")
         page.select_option("#id_age_band", "75-79")
+        page.select_option("#id_ward", "declined")
         page.check("#id_consent")
         page.click("main form button[type=submit]")
         page.wait_for_load_state("networkidle")

@@ -1,0 +1,90 @@
+"""Answers that feed the city's figures start empty and must be given: age band and where the person lives, each
+with an explicit "prefer not to say" (and "outside the city" for the ward), stored as values of their own."""
+
+import re
+
+import pytest
+from django.utils import translation
+
+from courses.forms import RegistrationForm
+from courses.models import Participant, Registration
+from partners.models import Ward
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(**overrides) -> dict:
+    data = {"booking_for": "self", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
+            "email": "", "device": "", "accessibility_needs": "", "consent": "on"}
+    return {key: value for key, value in (data | overrides).items() if value is not None}
+
+
+def selected_options(html: str, name: str) -> list[str]:
+    select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', html, re.S).group(1)
+    return re.findall(r'<option value="([^"]*)"[^>]*selected', select)
+
+
+def test_age_and_ward_start_empty_with_explicit_answers(client, site):
+    session = factories.session()
+    html = client.get(f"/sessions/{session.pk}/register/").content.decode()
+
+    for name in ("age_band", "ward"):
+        first = re.search(rf'<select name="{name}"[^>]*>\s*<option value="([^"]*)"[^>]*>([^<]*)<', html)
+        assert first.groups() == ("", "選択してください"), name
+        assert selected_options(html, name) in ([], [""]), name  # nothing chosen for the person
+    assert '<option value="declined">答えたくない</option>' in html
+    assert '<option value="outside">市外</option>' in html
+
+
+def test_skipping_age_and_ward_is_an_error_and_records_nothing(client, site):
+    session = factories.session()
+
+    response = client.post(f"/sessions/{session.pk}/register/", form_data())
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "年齢を選んでください。" in html
+    assert "お住まいの区を選んでください。" in html
+    assert not Registration.objects.exists() and not Participant.objects.exists()
+
+
+def test_the_errors_are_translated_in_english(client, site):
+    session = factories.session()
+    html = client.post(f"/en/sessions/{session.pk}/register/", form_data()).content.decode()
+    assert "Please choose your age, or “Prefer not to say”." in html
+    assert "Please choose your ward, “Outside the city” or “Prefer not to say”." in html
+
+
+@pytest.mark.parametrize(("age", "where", "stored_band", "stored_residence", "has_ward"), [
+    ("75-79", "ward", "75-79", Participant.Residence.CITY, True),
+    ("declined", "outside", "", Participant.Residence.OUTSIDE, False),
+    ("80-84", "declined", "80-84", Participant.Residence.DECLINED, False),
+])
+def test_each_answer_is_stored_as_itself(client, site, age, where, stored_band, stored_residence, has_ward):
+    session = factories.session()
+    ward = Ward.objects.order_by("sort_order").first()
+    answer = str(ward.pk) if where == "ward" else where
+
+    response = client.post(f"/sessions/{session.pk}/register/", form_data(age_band=age, ward=answer))
+
+    assert response.status_code == 302
+    person = Participant.objects.get()
+    assert (person.age_band, person.residence) == (stored_band, stored_residence)
+    assert person.ward == (ward if has_ward else None)
+
+
+@pytest.mark.parametrize("answer", ["0", "999999", "99999999999999999999", "city", "-1", "1\x00"])
+def test_a_ward_that_is_no_answer_is_refused(answer):
+    with translation.override("ja"):
+        form = RegistrationForm(data=form_data(age_band="75-79", ward=answer))
+        assert not form.is_valid()
+        assert "ward" in form.errors
+
+
+def test_the_phone_booking_form_asks_the_same_questions(site):
+    from courses.admin.forms import PhoneBookingForm
+
+    form = PhoneBookingForm(data=form_data(language="ja"))
+    assert not form.is_valid()
+    assert {"age_band", "ward"} <= set(form.errors)
