@@ -322,6 +322,8 @@ def test_summary_counts_in_one_query(site, django_assert_num_queries):
 
 WORKER = """
 import os, sys, time
+from tests import clock
+clock.follow_the_test_run()
 import django
 django.setup()
 from courses import attendance
