@@ -21,6 +21,8 @@ from courses.models import CoursePage, Registration, Session
 from partners.models import Ward
 from tests import factories
 
+pytestmark = pytest.mark.clock
+
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 

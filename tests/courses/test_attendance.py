@@ -21,7 +21,7 @@ from courses.models import Participant, Registration, Session
 from courses.services import ParticipantDetails, RegistrationError, register
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 TOKYO = ZoneInfo("Asia/Tokyo")

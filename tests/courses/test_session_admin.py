@@ -21,7 +21,7 @@ from courses.session_admin import session_viewset
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 TZ = timezone.get_current_timezone()
 

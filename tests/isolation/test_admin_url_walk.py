@@ -34,7 +34,7 @@ from partners.models import Partner, PartnerMembership, StaffCalendarFeed, Venue
 from partners.services import add_membership, sync_partner_page_access
 from tests import factories
 
-pytestmark = [pytest.mark.django_db, pytest.mark.url_walk]
+pytestmark = [pytest.mark.django_db, pytest.mark.url_walk, pytest.mark.clock]
 
 A_ID = 9001
 NAME, EMAIL, PHONE = "秘匿 花子", "secret-a@example.jp", "09099998888"

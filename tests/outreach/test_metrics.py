@@ -51,6 +51,8 @@ from outreach.models import (
 from partners.models import Ward
 from tests import factories
 
+pytestmark = pytest.mark.clock
+
 JST = ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 2, 15, 12, 0, tzinfo=JST)
 Status = Registration.Status

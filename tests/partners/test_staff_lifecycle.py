@@ -22,7 +22,7 @@ from partners.services import add_membership
 from partners.staff_admin import end_memberships_of_deactivated_user
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 REVIEW = reverse("partners_access_review")
 REVIEW_CSV = reverse("partners_access_review_csv")
 
