@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 # Test processes (pytest-xdist); each gets its own test database.
 TEST_WORKERS ?= auto
+# How far ahead `make test-clock` moves the clock (days).
+CLOCK_OFFSET_DAYS ?= 365
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres lint check bench messages install clean lock
+.PHONY: demo test test-postgres test-clock lint check bench messages install clean lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -51,6 +53,18 @@ test: install messages
 
 test-postgres: install messages
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(MAKE) test
+
+# The tests marked clock (those that read dates or the time now) again, with the clock CLOCK_OFFSET_DAYS days
+# ahead of the real date (pytest --clock-offset-days, time-machine): a test that only passes on today's calendar
+# fails here. Same layout as `make test` (browser tests in a process of their own, beside the rest); set
+# DATABASE_URL for PostgreSQL. pytest's exit code 5 (no test selected, e.g. no browser test is marked) is a pass.
+test-clock: install messages
+	@rm -f .e2e.log
+	@$(PY) -m pytest -m "clock and e2e" --clock-offset-days $(CLOCK_OFFSET_DAYS) > .e2e.log 2>&1 & browser=$$!; \
+	trap 'kill $$browser 2>/dev/null' INT TERM; \
+	nice -n 10 $(PY) -m pytest -n $(TEST_WORKERS) -m "clock and not e2e" --clock-offset-days $(CLOCK_OFFSET_DAYS); rest=$$?; \
+	wait $$browser; browser_rc=$$?; echo "--- browser tests, run beside the rest ---"; cat .e2e.log; \
+	exit $$(( (rest != 0 && rest != 5) || (browser_rc != 0 && browser_rc != 5) ))
 
 lint: install
 	$(VENV)/bin/ruff check .

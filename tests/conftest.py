@@ -4,7 +4,42 @@ import shutil
 import pytest
 from django.db import connection
 
+from tests import clock
+
 pytest_plugins = ["tests.fake_sendgrid"]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--clock-offset-days", type=int, default=0, metavar="N",
+                     help="run with the clock N days ahead of the real date (time-machine, ticking), to show that "
+                          "no test depends on today's date; CI runs the tests marked clock with 365 (make test-clock)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Start the offset clock before anything else of the run (in the main process and, since each pytest-xdist
+    worker configures itself with the same options, in every worker), and hand it on to the processes that tests
+    start through the environment (tests/clock.py)."""
+    days = config.getoption("clock_offset_days")
+    if days:
+        clock.start_offset(days)
+        os.environ[clock.ENV] = str(days)
+    else:
+        os.environ.pop(clock.ENV, None)  # a stray variable must not move the clock of the processes tests start
+
+
+def pytest_unconfigure(config):
+    if config.getoption("clock_offset_days"):
+        clock.stop_offset()
+        os.environ.pop(clock.ENV, None)
+
+
+def pytest_report_header(config):
+    days = config.getoption("clock_offset_days")
+    if days:
+        from datetime import datetime
+
+        return f"clock: {days} days ahead of the real date (now {datetime.now().astimezone():%Y-%m-%d %H:%M %Z})"
 
 
 def pytest_collection_modifyitems(config, items):

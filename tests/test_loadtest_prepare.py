@@ -21,6 +21,8 @@ from partners.models import Ward
 from provision.management.commands.loadtest_prepare import check_burst
 from tests import factories
 
+pytestmark = pytest.mark.clock
+
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 

@@ -21,7 +21,7 @@ from cms.models import Heartbeat
 from courses.models import OutgoingMessage, Participant, Registration, Session
 from tests import factories
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 BASE_DIR = Path(settings.BASE_DIR)
 MODELS = [Participant, Registration, Session, OutgoingMessage, Heartbeat]

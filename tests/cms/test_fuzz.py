@@ -26,7 +26,7 @@ from outreach.models import Consultation, ConsultationTopic, InternetUsageRate, 
 from outreach.resources import REFERENCE_RESOURCES, ConsultationResource
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

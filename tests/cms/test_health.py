@@ -25,7 +25,7 @@ from cms.health import BackgroundWorkPanel, add_background_work_panel
 from cms.models import Heartbeat
 from courses.models import OutgoingMessage
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def beat_all_jobs(ago=timedelta(minutes=1)):

@@ -23,6 +23,8 @@ from cms.mail import (
 )
 from tests.fake_sendgrid import FAKE_API_KEY, FakeSendGrid, validate_mail_send
 
+pytestmark = pytest.mark.clock
+
 ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Dekiru//JA\r\nSUMMARY:スマホ教室\r\nEND:VCALENDAR\r\n"
 
 

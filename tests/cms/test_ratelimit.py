@@ -16,7 +16,7 @@ from outreach.assessment_tokens import assessment_path
 from outreach.models import SelfAssessment
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 LIMITS = {"registration": "3/m", "cancel": "3/m", "self_assessment": "3/m", "admin_login": "100/m"}
 RESIDENT = "192.0.2.10"

@@ -21,7 +21,7 @@ from cms.settings.security import SERVER_ERROR_TEMPLATE, public_policy
 from courses.models import Participant, Registration
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
 OUR_APPS = ("cms", "courses", "outreach", "partners")

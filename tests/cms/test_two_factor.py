@@ -18,6 +18,8 @@ from wagtail.users.models import UserProfile
 from cms import roles
 from cms import two_factor as service
 
+pytestmark = pytest.mark.clock
+
 PASSWORD = "correct horse battery staple 42"
 
 

@@ -9,6 +9,9 @@ import sys
 import time
 
 if __name__ == "__main__":
+    from tests import clock
+
+    clock.follow_the_test_run()  # the date of the test run that started this process (--clock-offset-days)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cms.settings.test")
     import django
 

@@ -21,7 +21,7 @@ from courses.models import Participant, Registration, Session
 from courses.services import ParticipantDetails, RegistrationError, register
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -322,6 +322,8 @@ def test_summary_counts_in_one_query(site, django_assert_num_queries):
 
 WORKER = """
 import os, sys, time
+from tests import clock
+clock.follow_the_test_run()
 import django
 django.setup()
 from courses import attendance

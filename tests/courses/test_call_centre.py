@@ -18,7 +18,7 @@ from cms import roles
 from courses.models import Participant, Registration
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 ALLOWED_ROLES = [roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CALL_CENTRE_OPERATOR]

@@ -19,7 +19,7 @@ from courses import services
 from courses.models import Registration, Session
 from tests import factories
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 RACERS = 24
 CAPACITY = 10

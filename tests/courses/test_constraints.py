@@ -18,7 +18,7 @@ from courses.models import CoursePage, Participant, Registration, Session
 from partners.models import Partner, PartnerMembership, Venue
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 

@@ -20,7 +20,7 @@ from outreach.models import SelfAssessment, SkillItem, SkillScore
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 Status = Registration.Status
 ERASE = {"reason": data_requests.ErasureReason.RESIDENT_REQUEST, "confirm": "on"}
 

@@ -13,7 +13,7 @@ from courses import emails, outbox
 from courses.models import OutgoingMessage, Registration
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Kind, Status = OutgoingMessage.Kind, Registration.Status
 

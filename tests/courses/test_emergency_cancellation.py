@@ -19,7 +19,7 @@ from partners.models import Ward
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 TZ = timezone.get_current_timezone()
 URL = "/admin/sessions/emergency/"

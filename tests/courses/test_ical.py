@@ -12,7 +12,7 @@ from courses import ical, services
 from courses.models import Registration
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 BASE = "https://dekiru.example.jp"
 TOKYO = ZoneInfo("Asia/Tokyo")
 TRICKY = "スマホ教室、初級, 中級; C:\\Users\\写真\n二行目：長い説明がここに続きます。" * 3

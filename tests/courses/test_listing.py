@@ -10,7 +10,7 @@ from courses.search import search_courses
 from partners.models import Ward
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 URL = "/classes/"
 
 

@@ -8,7 +8,7 @@ from courses.models import OutgoingMessage
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 Status, Channel, Kind = OutgoingMessage.Status, OutgoingMessage.Channel, OutgoingMessage.Kind
 
 

@@ -9,10 +9,12 @@ from django.utils import timezone
 from courses.calendar_page import month_sessions, month_weeks
 from courses.models import Registration, Session, Topic
 from partners.models import Ward
-from tests import factories
+from tests import clock, factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 TOKYO = ZoneInfo("Asia/Tokyo")
+# The tests on December 2026 see it from a day before it: its sessions are still to come (booking links, seats left).
+BEFORE_DECEMBER = datetime(2026, 11, 20, 10, 0, tzinfo=TOKYO)
 
 
 def tokyo(*args) -> datetime:
@@ -34,7 +36,13 @@ def cell_dates(response):
 
 @pytest.fixture
 def december(site):
-    """Two courses in different wards and topics, with sessions in December 2026 and around it."""
+    """Two courses in different wards and topics, with sessions in December 2026 and around it; the clock stands at
+    20 November 2026 (BEFORE_DECEMBER) for the test, whatever the real date."""
+    with clock.frozen_at(BEFORE_DECEMBER):
+        yield add_december(site)
+
+
+def add_december(site):
     wards = list(Ward.objects.order_by("sort_order"))
     safety = Topic.objects.create(name="安全・詐欺対策", name_en="Staying safe", slug="safety")
     basics = factories.course(title="はじめてのスマホ教室", title_en="Smartphone basics")

@@ -18,7 +18,7 @@ from courses.services import BookerDetails, ParticipantDetails
 from tests import factories
 from tests.courses.test_emails import message_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Kind, Status, Channel = OutgoingMessage.Kind, OutgoingMessage.Status, OutgoingMessage.Channel
 

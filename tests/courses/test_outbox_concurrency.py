@@ -21,7 +21,7 @@ from courses import outbox
 from courses.models import OutgoingMessage
 from tests import factories
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 MESSAGES = 60
 

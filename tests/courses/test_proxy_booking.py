@@ -6,7 +6,7 @@ from courses.models import Registration
 from courses.recipients import recipient_for
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def register_url(session):

@@ -19,7 +19,7 @@ from courses.tokens import SALT, registration_token
 from partners.models import Ward
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 

@@ -12,7 +12,7 @@ from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def form_data(**overrides) -> dict:

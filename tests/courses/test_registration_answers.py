@@ -11,7 +11,7 @@ from courses.models import Participant, Registration
 from partners.models import Ward
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def form_data(**overrides) -> dict:

@@ -12,7 +12,7 @@ from courses import outbox, services
 from courses.models import OutgoingMessage, Registration
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Kind, Status = OutgoingMessage.Kind, OutgoingMessage.Status
 RegStatus = Registration.Status

@@ -23,9 +23,9 @@ from outreach import metrics, summaries
 from outreach.assessment_tokens import assessment_path
 from outreach.models import PopulationFigure, SelfAssessment, SkillItem, SkillScore
 from partners.models import Ward
-from tests import factories
+from tests import clock, factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 JST = ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 2, 15, 12, 0, tzinfo=JST)
@@ -348,22 +348,23 @@ def test_merged_away_records_lose_their_names_in_the_log(site):
     assert (entry.label, entry.data) == (f"Participant {pk}", {})
 
 
+@clock.frozen_at(NOW)
 def test_management_command(programme):
     out = StringIO()
     call_command("purge_personal_data", "--dry-run", stdout=out)
     assert "Dry run" in out.getvalue()
     assert Participant.objects.filter(anonymised_at__isnull=False).count() == 0
-    # Real time now: every session of the programme but the future one ended more than 13 months ago… or not,
-    # depending on today's date; what matters is that the command anonymises exactly who is due.
-    due = retention.due_participants(retention.retention_cutoff()).count()
+    # The command reads the clock: at NOW, the four old participants are due (as in the tests above).
+    assert retention.due_participants(retention.retention_cutoff()).count() == 4
     out = StringIO()
     call_command("purge_personal_data", stdout=out)
-    assert f"Anonymised {due} participant(s)" in out.getvalue()
+    assert "Anonymised 4 participant(s)" in out.getvalue()
     assert retention.due_participants(retention.retention_cutoff()).count() == 0
+    assert {p.pk for p in Participant.objects.filter(anonymised_at=NOW)} == {p.pk for p in programme["old"]}
 
 
+@clock.frozen_at(NOW)
 def test_task(programme):
-    due = retention.due_participants(retention.retention_cutoff()).count()
     result = purge_personal_data_task.enqueue()
-    assert result.return_value["anonymised"] == due
+    assert result.return_value["anonymised"] == 4
     assert purge_personal_data_task.enqueue().return_value["anonymised"] == 0

@@ -23,7 +23,7 @@ from partners.models import PartnerMembership
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 PARTNER_ROLES = {roles.PARTNER_MANAGER: PartnerMembership.Role.MANAGER,

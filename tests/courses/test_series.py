@@ -9,6 +9,8 @@ from courses.models import Session, SessionSeries
 from courses.series import MAX_DATES, SeriesRule, SeriesRuleError, create_series, expand
 from tests import factories
 
+pytestmark = pytest.mark.clock
+
 
 def rule(**overrides):
     values = {"weekdays": [0], "start_time": time(10, 0), "duration_minutes": 90, "starts_on": date(2027, 1, 4),

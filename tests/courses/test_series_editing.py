@@ -15,7 +15,7 @@ from courses.series import SeriesChangeError, SeriesRule, cancel_series, change_
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 @pytest.fixture

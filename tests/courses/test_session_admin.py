@@ -21,7 +21,7 @@ from courses.permissions import session_permission_policy
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 TZ = timezone.get_current_timezone()
 

@@ -24,7 +24,7 @@ from courses.spreadsheets import ExportFilters, ImportRefused, SpreadsheetError
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 TZ = timezone.get_default_timezone()
 

@@ -16,7 +16,7 @@ from courses.models import Registration, Session
 from tests import factories
 from tests.courses.test_spreadsheets import SESSION_HEADERS_JA, csv_bytes, future_day, log_entries, staff, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 

@@ -15,7 +15,7 @@ from courses.spreadsheets import ImportRefused
 from tests import factories
 from tests.courses.test_spreadsheets import csv_bytes, errors_of, log_entries, read, staff, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 HEADERS = ["申込番号", "開催回の番号", "お名前", "年齢層", "区", "出欠"]

@@ -15,7 +15,7 @@ from courses.models import Registration
 from courses.tokens import SALT, registration_from_token, registration_token
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 @pytest.fixture

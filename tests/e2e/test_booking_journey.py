@@ -6,7 +6,7 @@ import pytest
 from courses.models import Registration
 from tests import factories
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 
 def fill_and_submit(page, *, name, kana, phone):

@@ -15,7 +15,7 @@ from courses.models import Registration
 from tests import factories
 from tests.e2e.conftest import DESKTOP
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 
 def operator():

@@ -14,7 +14,7 @@ from cms import roles
 from outreach.models import Consultation
 from tests.e2e.conftest import DESKTOP, admin_login
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 
 def desk_user():

@@ -14,7 +14,7 @@ from courses.models import Registration, Topic
 from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE, admin_login
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 PASSWORD = "csp-admin-password-1"
 

@@ -20,7 +20,7 @@ from partners.models import Ward
 from tests import factories
 from tests.e2e.conftest import DESKTOP, admin_login
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 PASSWORD = "dashboard-1"
 CHART_IMAGES = "img.dekiru-chart__image"

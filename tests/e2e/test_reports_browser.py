@@ -13,7 +13,7 @@ from django.utils import timezone
 from courses.models import Registration, Session
 from tests import factories
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 SCREENSHOTS = os.environ.get("DEKIRU_SCREENSHOTS")
 FY = 2024

@@ -22,7 +22,7 @@ from tests import factories
 from tests.e2e.conftest import DESKTOP, PHONE, admin_login
 from tests.e2e.test_accessibility import AXE_TAGS, format_violations
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 TABLET_PORTRAIT = {"width": 800, "height": 1280}
 TABLET_LANDSCAPE = DESKTOP  # 1280 × 800

@@ -15,7 +15,7 @@ from tests import factories
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_accessibility import MEASURE_TARGETS, MIN_TARGET, format_violations, run_axe
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 ITEMS = importlib.import_module("outreach.migrations.0002_load_skill_items").ITEMS
 

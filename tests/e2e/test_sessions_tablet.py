@@ -20,7 +20,7 @@ from tests import factories
 from tests.e2e.conftest import admin_login
 from tests.e2e.test_roster_tablet import OVERFLOW, TABLET_PORTRAIT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 
 def manager(partner):

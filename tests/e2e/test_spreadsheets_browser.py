@@ -20,7 +20,7 @@ from partners.services import add_membership
 from tests import factories
 from tests.courses.test_spreadsheets import SESSION_HEADERS_JA, csv_bytes, future_day, xlsx_bytes
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 TABLET_PORTRAIT = {"width": 800, "height": 1280}
 MIN_TARGET = 44

@@ -17,7 +17,7 @@ from wagtail.users.models import UserProfile
 from cms import roles
 from tests.e2e.conftest import DESKTOP
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 PASSWORD = "two-factor-browser-password-1"
 

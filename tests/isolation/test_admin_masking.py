@@ -59,7 +59,7 @@ from courses.models import OutgoingMessage, Registration, SessionStaff
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 SUPERUSER = "Superuser"
 ADMIN, OFFICER, ANALYST = roles.CITY_ADMINISTRATOR, roles.CITY_PROGRAMME_OFFICER, roles.CITY_ANALYST

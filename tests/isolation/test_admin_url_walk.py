@@ -35,7 +35,7 @@ from partners.models import Partner, PartnerMembership, StaffCalendarFeed, Venue
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = [pytest.mark.django_db, pytest.mark.url_walk]
+pytestmark = [pytest.mark.django_db, pytest.mark.url_walk, pytest.mark.clock]
 
 A_ID = 9001
 NAME, EMAIL, PHONE = "秘匿 花子", "secret-a@example.jp", "09099998888"

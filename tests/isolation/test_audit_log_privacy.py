@@ -9,7 +9,7 @@ from courses import services
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def test_booking_log_entries_name_nobody(site):

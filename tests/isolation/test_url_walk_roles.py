@@ -51,7 +51,7 @@ from partners.services import add_membership
 from tests import factories
 from tests.isolation.test_admin_url_walk import PARAM
 
-pytestmark = [pytest.mark.django_db, pytest.mark.url_walk]
+pytestmark = [pytest.mark.django_db, pytest.mark.url_walk, pytest.mark.clock]
 
 ID = 9101  # the id of every walk object whose id we can choose
 ANONYMOUS = "anonymous"

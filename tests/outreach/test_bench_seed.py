@@ -12,6 +12,8 @@ from courses.models import Participant, Registration, Session
 from outreach import metrics, summaries, summary_refresh
 from outreach.models import Consultation, KpiTarget, PopulationFigure, SelfAssessment, SkillScore
 
+pytestmark = pytest.mark.clock
+
 TODAY = dt.date(2025, 10, 1)  # FY2025, half through: the data covers FY2023 to FY2025
 
 

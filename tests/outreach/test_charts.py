@@ -14,6 +14,8 @@ from PIL import Image
 
 from outreach import charts, metrics
 
+pytestmark = pytest.mark.clock
+
 WARDS = [("1", "川崎区"), ("2", "幸区"), ("3", "中原区"), (metrics.NO_WARD, "不明")]
 BANDS = [("65-74", "65〜74歳"), ("75+", "75歳以上"), ("", "回答なし")]
 

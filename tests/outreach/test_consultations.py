@@ -28,7 +28,7 @@ from partners.models import Ward
 from tests import factories
 from tests.courses.test_spreadsheets import csv_bytes, staff, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Place, Outcome = Consultation.Place, Consultation.Outcome
 JA_HEADERS = ["日付", "場所", "実施区", "年齢階級", "居住区", "相談内容", "結果", "所要時間(分)"]

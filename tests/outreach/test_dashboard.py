@@ -35,7 +35,7 @@ from partners.models import Ward
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 DASHBOARD = "/admin/outreach/dashboard/"
 A_TOPIC, B_TOPIC = "A社だけのテーマ", "B社だけのテーマ"

@@ -16,9 +16,9 @@ from wagtail.images.tests.utils import get_test_image_file
 from courses.models import Registration, Session
 from outreach import jsonld
 from partners.models import Ward
-from tests import factories
+from tests import clock, factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 TOKYO = ZoneInfo("Asia/Tokyo")
 ISO_JST = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+09:00$")
 SCRIPT = re.compile(r'<script type="application/ld\+json">(.*?)</script>', re.S)
@@ -52,6 +52,7 @@ def course(site):
                             summary="電源の入れ方から学びます。", summary_en="From switching on.", fee=0)
 
 
+@clock.frozen_at(datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO))  # the session of 15 January 2027 is still to come
 def test_a_session_at_a_venue_has_every_required_and_recommended_property(client, course):
     venue = factories.venue(name="中原市民館", ward=Ward.objects.get(name="中原区"), postal_code="211-0063",
                             address="川崎市中原区小杉町3-1100-12", latitude="35.576000", longitude="139.659000")

@@ -51,6 +51,8 @@ from partners.models import Ward
 from provision.services import ensure_site
 from tests import factories
 
+pytestmark = pytest.mark.clock
+
 JST = ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 2, 15, 12, 0, tzinfo=JST)
 Status = Registration.Status

@@ -22,7 +22,7 @@ from partners.models import Ward
 from tests import factories
 from tests.courses.test_spreadsheets import csv_bytes, staff, xlsx_bytes
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 SENIOR = ("65-69", "70-74", "75-79", "80-84", "85+")
 WARD_TOTALS_2020 = {"141313": 233_228, "141321": 171_188, "141330": 263_785, "141348": 234_342, "141364": 233_796}

@@ -24,7 +24,7 @@ from partners.models import Ward
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 Status, Channel = Registration.Status, Registration.Channel
 FY = 2024
 ANNUAL = "/admin/outreach/reports/annual/"

@@ -29,7 +29,7 @@ from partners import invitations
 from partners.models import PartnerMembership, StaffInvitation
 from tests import factories
 
-pytestmark = [pytest.mark.django_db]
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 SendStatus = StaffInvitation.SendStatus
 LIST = "/admin/staff/invitations/"

@@ -17,7 +17,7 @@ from partners.models import PartnerMembership, StaffCalendarFeed
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from partners.models import PartnerMembership, StaffCalendarFeed
 from partners.services import add_membership
 from tests import factories
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 REVIEW = reverse("partners_access_review")
 REVIEW_CSV = reverse("partners_access_review_csv")
 
