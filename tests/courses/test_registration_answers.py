@@ -88,3 +88,15 @@ def test_the_phone_booking_form_asks_the_same_questions(site):
     form = PhoneBookingForm(data=form_data(language="ja"))
     assert not form.is_valid()
     assert {"age_band", "ward"} <= set(form.errors)
+
+
+def test_a_failed_submit_says_error_in_the_title_and_opens_at_the_summary(client, site):
+    session = factories.session()
+    assert 'action="#form-errors"' in client.get(f"/sessions/{session.pk}/register/").content.decode()
+
+    html = client.post(f"/sessions/{session.pk}/register/", form_data(name="川崎 花子")).content.decode()
+    assert "<title>エラー：申し込む" in html
+    assert 'id="form-errors"' in html and 'tabindex="-1"' in html
+    assert 'value="川崎 花子"' in html  # what was typed is kept
+    english = client.post(f"/en/sessions/{session.pk}/register/", form_data()).content.decode()
+    assert "<title>Error: Register" in english
