@@ -67,8 +67,9 @@ def open_page(browser, _js_pages):
 
     Dekiru's public pages have one small script of their own (it moves the focus to a form's error summary), so
     this mostly enables the checker: what it sees is what a resident without JavaScript sees.
-    `open_page(viewport=PHONE, lang="en")` returns a page of that size whose browser prefers that language. One page per size and language serves the whole session (a new context per
-    check would cost more than the check); its cookies are cleared each time it is handed out."""
+    `open_page(viewport=PHONE, lang="en")` returns a page of that size whose browser prefers that language. One
+    page per size and language serves the whole session (a new context per check would cost more than the check);
+    its cookies are cleared each time it is handed out."""
 
     def open_(*, viewport: dict, lang: str = "ja"):
         key = (viewport["width"], viewport["height"], lang)
