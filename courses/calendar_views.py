@@ -3,7 +3,7 @@ the sessions, and answer HTTP (content type, filename, ETag, Last-Modified, 304)
 
 import hashlib
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
@@ -77,6 +77,8 @@ def all_sessions_feed(request):
 
 @require_safe
 def course_feed(request, page_id: int):
+    if page_id >= 2**31:  # no such page; a page's key is a foreign key, which Django does not range-check
+        raise Http404
     course = get_object_or_404(CoursePage.objects.live().public(), pk=page_id)
     name = _("Dekiru: %(course)s") % {"course": localized(course, "title")}
     return _feed(request, feed_sessions(course=course), name=name, filename=f"dekiru-course-{course.pk}.ics")

@@ -63,6 +63,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # After sessions, before common: picks the language from the URL prefix (/en/…), Japanese otherwise.
     "django.middleware.locale.LocaleMiddleware",
+    # A NUL in the address is a 400 (in the visitor's language) before any view passes it to PostgreSQL, which
+    # refuses NULs: a 500.
+    "cms.middleware.reject_nul_characters",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
