@@ -305,7 +305,7 @@ def test_register_page_shows_the_form(client, site):
     for field in ("name", "kana", "phone", "email", "age_band", "ward", "device", "accessibility_needs",
                   "consent"):
         assert f'name="{field}"' in html
-    assert '<form method="post" novalidate>' in html
+    assert '<form method="post" action="#form-errors" novalidate>' in html
 
 
 def test_register_page_for_a_full_session_offers_the_waiting_list(client, site):
@@ -579,7 +579,7 @@ def test_unbookable_session_shows_the_refusal_and_post_creates_nothing(client, s
 
     assert page.status_code == 200
     assert japanese in text(page)
-    assert '<form method="post" novalidate>' not in text(page)
+    assert '<form method="post" action="#form-errors" novalidate>' not in text(page)
     assert english in text(english_page)
     assert post.status_code == 400
     assert japanese in text(post)
