@@ -9,7 +9,8 @@ Which event queues which message (one per person, keyed so that asking twice que
     REGISTRATION_CONFIRMED   confirmed               (.ics attached, cancel link)
     REGISTRATION_WAITLISTED  waitlisted              (position, cancel link)
     REGISTRATION_RESENT      resent                  (at most one per registration per 10 minutes)
-    REGISTRATION_PROMOTED    promoted                (.ics attached)
+    REGISTRATION_PROMOTED    promoted                (.ics attached; less than DEKIRU_LATE_PROMOTION_CALL_HOURS
+                                                      before the start, also on the call list)
     REGISTRATION_CANCELLED   cancelled_by_resident   (pending messages about the registration are dropped)
     REGISTRATION_MOVED       confirmed / waitlisted  for the new session, saying where it was moved from
     SESSION_CANCELLED        session_cancelled       to everyone registered or waiting (with the reason)
@@ -66,7 +67,14 @@ def notify(event: Event, *, registration=None, session=None, **details) -> None:
     elif event == Event.REGISTRATION_PROMOTED:
         outbox.cancel_pending(OutgoingMessage.objects.filter(registration=registration, kind=Kind.WAITLISTED),
                               reason=outbox.Obsolete.PROMOTED)
-        outbox.queue_messages([outbox.build_message(Kind.PROMOTED, registration, session=session, now=now)])
+        messages = [outbox.build_message(Kind.PROMOTED, registration, session=session, now=now)]
+        if session.starts_at - now < outbox.late_promotion_window() and messages[0] is not None \
+                and messages[0].channel == OutgoingMessage.Channel.EMAIL:
+            # Close to the start an e-mail may not be read in time: staff phone as well (when there is a number).
+            messages.append(outbox.build_message(
+                Kind.PROMOTED, registration, session=session, now=now, call=True,
+                key=outbox.message_key(Kind.PROMOTED, registration, call="late"), context={"late": True}))
+        outbox.queue_messages(messages)
     elif event == Event.REGISTRATION_CANCELLED:
         outbox.cancel_pending(OutgoingMessage.objects.filter(registration=registration)
                               .exclude(kind=Kind.CANCELLED_BY_RESIDENT), reason=outbox.Obsolete.REGISTRATION_CANCELLED)

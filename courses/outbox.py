@@ -75,6 +75,12 @@ def lead_time() -> timedelta:
     return timedelta(hours=_setting("DEKIRU_REMINDER_LEAD_HOURS", 24))
 
 
+def late_promotion_window() -> timedelta:
+    """A seat from the waiting list this close to the start is also phoned (DEKIRU_LATE_PROMOTION_CALL_HOURS,
+    default 24): an e-mail may not be read in time."""
+    return timedelta(hours=_setting("DEKIRU_LATE_PROMOTION_CALL_HOURS", 24))
+
+
 class Obsolete:
     """Why a message was not sent, for staff reading the message log (kept in `last_error`)."""
 
@@ -130,16 +136,19 @@ def local_iso(value: datetime) -> str:
 
 def build_message(kind: str, registration: Registration, *, session: Session | None = None, key: str | None = None,
                   context: dict | None = None, send_after: datetime | None = None,
-                  now: datetime | None = None) -> OutgoingMessage | None:
+                  now: datetime | None = None, call: bool = False) -> OutgoingMessage | None:
     """An unsaved message to whoever hears about `registration` (courses.recipients.recipient_for): by e-mail
     when there is an address, on the call list when there is only a phone number. None when nobody can be reached.
-    Reads nothing from the database beyond the registration's participant."""
+    `call`: on the call list whatever else there is (None without a phone number). Reads nothing from the database
+    beyond the registration's participant."""
     recipient = recipient_for(registration)
     if recipient is None:
         logger.warning("no contact for registration %s: %s message not queued", registration.pk, kind)
         return None
+    if call and not recipient.phone:
+        return None
     when = send_after or now or timezone.now()
-    by_email = bool(recipient.email)
+    by_email = bool(recipient.email) and not call
     return OutgoingMessage(
         key=key or message_key(kind, registration), kind=kind,
         channel=Channel.EMAIL if by_email else Channel.PHONE,

@@ -229,6 +229,8 @@ DEKIRU_PRIVACY_POLICY_VERSION = os.environ.get("DEKIRU_PRIVACY_POLICY_VERSION", 
 DEKIRU_RETENTION_MONTHS = int(os.environ.get("DEKIRU_RETENTION_MONTHS", "13"))
 # Reminders go out this long before a session; the thanks for sessions that ended within the window (courses.outbox).
 DEKIRU_REMINDER_LEAD_HOURS = int(os.environ.get("DEKIRU_REMINDER_LEAD_HOURS", "24"))
+# A seat from the waiting list less than this before the start is also put on the staff call list (courses.outbox).
+DEKIRU_LATE_PROMOTION_CALL_HOURS = int(os.environ.get("DEKIRU_LATE_PROMOTION_CALL_HOURS", "24"))
 DEKIRU_AFTER_SESSION_WINDOW_HOURS = int(os.environ.get("DEKIRU_AFTER_SESSION_WINDOW_HOURS", "48"))
 # The outbox worker: how long a claimed message is held (far above SENDGRID_TIMEOUT), how often a message is tried,
 # and the exponential backoff between tries (courses.outbox docstring).
