@@ -36,6 +36,20 @@ def home_page_sections(request) -> list[HomePageSection]:
     return [section for section in sections if section is not None]
 
 
+@dataclass(frozen=True)
+class FooterLink:
+    """A link in every public page's footer, registered by an app with the `footer_links` hook (a function taking
+    the request and returning a FooterLink, or None)."""
+
+    label: str
+    url: str
+
+
+def footer_links(request) -> list[FooterLink]:
+    links = (hook(request) for hook in hooks.get_hooks("footer_links"))
+    return [link for link in links if link is not None]
+
+
 class HomePage(Page):
     intro = RichTextField(_("introduction (Japanese)"), blank=True)
     intro_en = RichTextField(_("introduction (English)"), blank=True)

@@ -6,10 +6,11 @@ from wagtail.admin import urls as wagtailadmin_urls
 from wagtail.documents import urls as wagtaildocs_urls
 
 from cms import health
-from cms.views import set_language
+from cms.views import favicon, set_language
 
 urlpatterns = [
     # Probes of load balancers and monitoring (cms.health): no language prefix, no HTTPS redirect.
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", include(wagtailadmin_urls)),

@@ -1,5 +1,6 @@
 from django.conf import settings
-from django.http import HttpResponseRedirect
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.urls import translate_url
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -28,4 +29,14 @@ def set_language(request):
                         path=settings.LANGUAGE_COOKIE_PATH, domain=settings.LANGUAGE_COOKIE_DOMAIN,
                         secure=settings.LANGUAGE_COOKIE_SECURE, httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
                         samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+    return response
+
+
+def favicon(request):
+    """/favicon.ico, which browsers ask for whatever the page says (the pages link the SVG and PNG icons too)."""
+    path = finders.find("img/favicon.ico")
+    if path is None:  # pragma: no cover — the file ships with the app
+        raise Http404
+    response = FileResponse(open(path, "rb"), content_type="image/vnd.microsoft.icon")
+    response["Cache-Control"] = "public, max-age=86400"
     return response

@@ -1,12 +1,15 @@
 """Wires the outreach admin into Wagtail: one "Outreach" menu section whose items the outreach modules register
 with the `register_outreach_menu_item` hook, and the modules that register their own views and hooks."""
 
+from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import Menu, SubmenuMenuItem
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
+from cms.models import FooterLink
 from outreach.admin import assessments as assessment_admin
 from outreach.admin import consultations as consultation_admin
 from outreach.admin import dashboard as dashboard_admin
@@ -27,6 +30,12 @@ class OutreachMenuItem(SubmenuMenuItem):
 @hooks.register("register_admin_menu_item")
 def register_outreach_menu():
     return OutreachMenuItem(_("Outreach"), outreach_menu, name="outreach", icon_name="view", order=150)
+
+
+@hooks.register("footer_links")
+def open_data_link(request):
+    """Open data is linked from every public page's footer, as municipal sites do."""
+    return FooterLink(label=gettext("Open data"), url=reverse("outreach:opendata"))
 
 
 class SkillItemViewSet(SnippetViewSet):
