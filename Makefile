@@ -9,7 +9,7 @@ TEST_WORKERS ?= auto
 CLOCK_OFFSET_DAYS ?= 365
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-postgres test-clock lint check bench messages install clean lock
+.PHONY: demo test test-postgres test-clock lint check bench messages install install-js clean lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,15 +20,19 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
-# axe-core (npm) is injected into pages by the accessibility tests.
+# axe-core (npm) is injected into pages by the accessibility tests: only the tests need Node.js, never the demo.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-install: $(STAMP) node_modules/.package-lock.json
+install: $(STAMP)
+
+install-js: node_modules/.package-lock.json
 
 messages: $(STAMP)
 	$(PY) manage.py compilemessages --ignore='.venv/*' -v0
 
+# Links in the demo's e-mails and calendar files point at the port it serves on (DEKIRU_BASE_URL, unless set).
+demo: export DEKIRU_BASE_URL ?= http://127.0.0.1:$(PORT)
 demo: install messages
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py createcachetable
@@ -44,7 +48,7 @@ demo: install messages
 # The browser tests run in a process of their own (never in a pytest-xdist worker, where one has been seen to wait
 # for ever), beside the rest: they mostly wait for Chromium and the live server, so they fill the core the others
 # leave idle, and the rest run at a lower priority so the browser's pages load on time. Their output follows.
-test: install messages
+test: install install-js messages
 	@rm -f .e2e.log
 	@$(PY) -m pytest -m e2e > .e2e.log 2>&1 & browser=$$!; trap 'kill $$browser 2>/dev/null' INT TERM; \
 	nice -n 10 $(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"; rest=$$?; \
@@ -58,7 +62,7 @@ test-postgres: install messages
 # ahead of the real date (pytest --clock-offset-days, time-machine): a test that only passes on today's calendar
 # fails here. Same layout as `make test` (browser tests in a process of their own, beside the rest); set
 # DATABASE_URL for PostgreSQL. pytest's exit code 5 (no test selected, e.g. no browser test is marked) is a pass.
-test-clock: install messages
+test-clock: install install-js messages
 	@rm -f .e2e.log
 	@$(PY) -m pytest -m "clock and e2e" --clock-offset-days $(CLOCK_OFFSET_DAYS) > .e2e.log 2>&1 & browser=$$!; \
 	trap 'kill $$browser 2>/dev/null' INT TERM; \
