@@ -1,6 +1,7 @@
-"""Reading aids of the public site, as Japanese municipal sites offer them: text size (文字サイズ) and colour scheme
-(配色). Chosen with a small POST form on every page (no account, no JavaScript), kept in cookies, applied on the
-server as classes of the <html> element (templates/base.html, cms/static/css/dekiru.css)."""
+"""Reading aids of the public site, as Japanese municipal sites offer them: text size (文字サイズ), colour scheme
+(配色) and readings of kanji (ふりがな, cms.furigana). Chosen with a small POST form on every page (no account, no
+JavaScript), kept in cookies, applied on the server as classes of the <html> element (templates/base.html,
+cms/static/css/dekiru.css) and, for readings, by cms.furigana.FuriganaMiddleware."""
 
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_POST
+
+from cms.furigana import COOKIE as FURIGANA_COOKIE
 
 SIZE_COOKIE = "dekiru_text_size"
 SCHEME_COOKIE = "dekiru_colours"
@@ -22,14 +25,18 @@ SCHEMES = {STANDARD: pgettext_lazy("colour scheme", "Standard"),
            "inverted": _("White on black"), "blue-yellow": _("Yellow on blue")}
 
 
+FURIGANA = {"off": pgettext_lazy("furigana", "Hide"), "on": pgettext_lazy("furigana", "Show")}
+
+
 @dataclass(frozen=True)
 class Display:
     size: str = STANDARD
     scheme: str = STANDARD
+    furigana: bool = False
 
     @property
     def html_class(self) -> str:
-        return f"text-{self.size} scheme-{self.scheme}"
+        return f"text-{self.size} scheme-{self.scheme}" + (" furigana" if self.furigana else "")
 
     @property
     def size_choices(self):
@@ -39,12 +46,17 @@ class Display:
     def scheme_choices(self):
         return [(value, label, value == self.scheme) for value, label in SCHEMES.items()]
 
+    @property
+    def furigana_choices(self):
+        return [(value, label, (value == "on") == self.furigana) for value, label in FURIGANA.items()]
+
 
 def display_for(request) -> Display:
     """The person's settings; an unknown cookie value is the standard one."""
     size = request.COOKIES.get(SIZE_COOKIE, STANDARD)
     scheme = request.COOKIES.get(SCHEME_COOKIE, STANDARD)
-    return Display(size=size if size in SIZES else STANDARD, scheme=scheme if scheme in SCHEMES else STANDARD)
+    return Display(size=size if size in SIZES else STANDARD, scheme=scheme if scheme in SCHEMES else STANDARD,
+                   furigana=request.COOKIES.get(FURIGANA_COOKIE) == "on")
 
 
 def context(request) -> dict:
@@ -53,7 +65,7 @@ def context(request) -> dict:
 
 
 def _set(response, name: str, value: str) -> None:
-    if value == STANDARD:
+    if value in (STANDARD, "off"):
         response.delete_cookie(name, samesite="Lax")
     else:
         response.set_cookie(name, value, max_age=COOKIE_AGE, samesite="Lax", httponly=True,
@@ -74,4 +86,6 @@ def set_display(request):
         _set(response, SIZE_COOKIE, size)
     if scheme in SCHEMES:
         _set(response, SCHEME_COOKIE, scheme)
+    if (furigana := request.POST.get("furigana")) in FURIGANA:
+        _set(response, FURIGANA_COOKIE, furigana)
     return response

@@ -1,6 +1,8 @@
+import re
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
@@ -143,3 +145,40 @@ class Heartbeat(models.Model):
     def __str__(self):
         return self.name
 
+
+
+def _hiragana_only(value: str) -> None:
+    if not re.fullmatch(r"[ぁ-ゖー・ ]+", value or ""):
+        raise ValidationError(_("Write the reading in hiragana."))
+
+
+class Reading(models.Model):
+    """A reading (ふりがな) staff set for a word the analyser reads wrongly, mostly place and venue names
+    (cms.furigana). It wins everywhere the word appears on the public site when furigana are shown."""
+
+    text = models.CharField(_("word as written"), max_length=50, unique=True,
+                            help_text=_("For example: 麻生区"))
+    reading = models.CharField(_("reading (hiragana)"), max_length=100, validators=[_hiragana_only],
+                               help_text=_("For example: あさおく"))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["text"]
+        verbose_name = _("reading (furigana)")
+        verbose_name_plural = _("readings (furigana)")
+
+    def __str__(self):
+        return f"{self.text}（{self.reading}）"
+
+    def save(self, *args, **kwargs):
+        from cms import furigana  # furigana reads this model
+
+        super().save(*args, **kwargs)
+        furigana.forget_corrections()
+
+    def delete(self, *args, **kwargs):
+        from cms import furigana  # furigana reads this model
+
+        result = super().delete(*args, **kwargs)
+        furigana.forget_corrections()
+        return result

@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+    # Readings of kanji (<ruby>) on Japanese public pages, for a person who turned furigana on (cms.display).
+    "cms.furigana.FuriganaMiddleware",
 ]
 
 ROOT_URLCONF = "cms.urls"

@@ -16,14 +16,14 @@ def html_class(response) -> str:
 
 def test_every_page_offers_the_settings_in_its_language(client, site):
     page = client.get("/classes/").content.decode()
-    assert "<summary>文字サイズ・配色</summary>" in page
+    assert "<summary>文字サイズ・配色・ふりがな</summary>" in page
     assert '<legend>文字サイズ</legend>' in page and '<legend>配色</legend>' in page
-    for label in ("標準", "大", "特大", "白黒反転", "青地に黄色", "変更する"):
+    for label in ("標準", "大", "特大", "白黒反転", "青地に黄色", "表示する", "表示しない", "変更する"):
         assert f">{label}<" in page
     assert 'name="next" type="hidden" value="/classes/"' in page
     english = client.get("/en/classes/").content.decode()
-    assert "<summary>Text size and colours</summary>" in english
-    for label in ("Standard", "Large", "Extra large", "White on black", "Yellow on blue", "Apply"):
+    assert "<summary>Text size, colours, furigana</summary>" in english
+    for label in ("Standard", "Large", "Extra large", "White on black", "Yellow on blue", "Show", "Hide", "Apply"):
         assert f">{label}<" in english
 
 

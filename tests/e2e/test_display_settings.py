@@ -18,9 +18,10 @@ scenario = gate.scenario  # the accessibility gate's data set (a fixture)
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 SCREENSHOTS = os.environ.get("DEKIRU_SCREENSHOTS")
-# Each setting on its own, and the most demanding combination.
-SETTINGS = [("large", "standard"), ("x-large", "standard"), ("standard", "inverted"), ("standard", "blue-yellow"),
-            ("x-large", "inverted"), ("x-large", "blue-yellow")]
+# Each setting on its own, and the most demanding combinations (特大 + high contrast + ふりがな).
+SETTINGS = [("large", "standard", False), ("x-large", "standard", False), ("standard", "inverted", False),
+            ("standard", "blue-yellow", False), ("standard", "standard", True), ("x-large", "inverted", True),
+            ("x-large", "blue-yellow", True)]
 RESIDENT_PAGES = ["home", "classes-filtered", "course", "register", "register-errors", "confirmed", "cancel",
                   "calendar"]
 
@@ -38,16 +39,19 @@ def axe(page, axe_source: Path, tags: list[str]) -> list[dict]:
         }""", tags)
 
 
-def with_settings(page, live_server, size: str, scheme: str):
+def with_settings(page, live_server, size: str, scheme: str, furigana: bool = False):
     host = live_server.url.split("//")[1].split(":")[0]
     page.context.add_cookies([{"name": "dekiru_text_size", "value": size, "domain": host, "path": "/"},
-                              {"name": "dekiru_colours", "value": scheme, "domain": host, "path": "/"}])
+                              {"name": "dekiru_colours", "value": scheme, "domain": host, "path": "/"},
+                              {"name": "dekiru_furigana", "value": "on" if furigana else "off", "domain": host,
+                               "path": "/"}])
     return page
 
 
-@pytest.mark.parametrize(("size", "scheme"), SETTINGS, ids=[f"{a}+{b}" for a, b in SETTINGS])
+@pytest.mark.parametrize(("size", "scheme", "furigana"), SETTINGS,
+                         ids=[f"{a}+{b}{'+furigana' if c else ''}" for a, b, c in SETTINGS])
 def test_every_setting_keeps_the_resident_pages_accessible(live_server, open_page, axe_source, scenario, size,
-                                                           scheme):
+                                                           scheme, furigana):
     report = []
     tags = [*AXE_TAGS, "wcag2aaa"] if scheme != "standard" else AXE_TAGS
     for spec_id in RESIDENT_PAGES:
@@ -56,13 +60,17 @@ def test_every_setting_keeps_the_resident_pages_accessible(live_server, open_pag
             for viewport_name, viewport in (("phone", PHONE), ("reflow", REFLOW)):
                 if viewport_name == "reflow" and lang == "en":
                     continue  # 320 px in Japanese only: the English pages take the same markup
-                page = with_settings(open_page(viewport=viewport, lang=lang), live_server, size, scheme)
+                page = with_settings(open_page(viewport=viewport, lang=lang), live_server, size, scheme, furigana)
                 visit(page, live_server, spec, scenario, lang)
-                assert page.locator("html").get_attribute("class") == f"text-{size} scheme-{scheme}"
+                assert page.locator("html").get_attribute("class") == \
+                    f"text-{size} scheme-{scheme}" + (" furigana" if furigana else "")
+                if furigana and lang == "ja":
+                    assert page.locator("main ruby").count(), f"{spec.id}: no readings"
                 where = f"{spec.id} {lang} {viewport_name} {size}+{scheme}"
                 if SCREENSHOTS:
                     Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=f"{SCREENSHOTS}/{spec.id}-{lang}-{viewport_name}-{size}-{scheme}.png",
+                    page.screenshot(path=f"{SCREENSHOTS}/{spec.id}-{lang}-{viewport_name}-{size}-{scheme}"
+                                         f"{'-furigana' if furigana else ''}.png",
                                     full_page=True)
                 if overflow := page.evaluate(OVERFLOW):
                     report.append(f"{where}: {overflow['scrollWidth']}px wide in {overflow['width']}px;"
@@ -104,3 +112,24 @@ def test_set_without_javascript_and_kept_across_pages_and_a_post(live_server, ph
     with page.expect_navigation():
         page.click(".display-settings button[type=submit]")
     assert page.locator("html").get_attribute("class") == "text-standard scheme-standard"
+
+
+def test_furigana_are_read_once_copied_never_and_found(live_server, open_page, scenario):
+    """With readings on, the readings show over the kanji, a screen reader hears the base text once (Chromium's
+    accessibility tree names the link 「講座を探す」), copying copies no reading, and find in page finds the words."""
+    page = with_settings(open_page(viewport=PHONE), live_server, "standard", "standard", True)
+    page.goto(live_server.url + "/classes/")
+    link = page.locator(".site-nav a").first
+    assert link.locator("ruby").count() == 2
+    assert link.locator("rt").first.evaluate("rt => getComputedStyle(rt, '::before').content") == '"こうざ"'
+    assert link.locator("rt").first.evaluate("rt => rt.getBoundingClientRect().height") > 5  # drawn
+    # Chromium's own accessibility tree (what screen readers get): the base text, with no reading in it.
+    tree = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")["nodes"]
+    links = [node.get("name", {}).get("value", "") for node in tree if node.get("role", {}).get("value") == "link"]
+    assert "講座を探す" in links
+    assert not [name for name in links if "こうざ" in name or "さが" in name]
+    copied = link.evaluate("""el => { const range = document.createRange(); range.selectNodeContents(el);
+        const selection = getSelection(); selection.removeAllRanges(); selection.addRange(range);
+        return selection.toString(); }""")
+    assert copied == "講座を探す"
+    assert page.evaluate("() => { getSelection().removeAllRanges(); return window.find('講座を探す'); }")
