@@ -8,7 +8,8 @@ import os
 import sys
 
 BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing", "benchmarks.bench_ical",
-              "benchmarks.bench_outbox", "benchmarks.bench_spreadsheets", "benchmarks.bench_outreach"]
+              "benchmarks.bench_outbox", "benchmarks.bench_spreadsheets", "benchmarks.bench_outreach",
+              "benchmarks.bench_furigana"]
 
 
 def main() -> int:
