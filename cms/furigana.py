@@ -120,9 +120,12 @@ def to_html(text: str, readings: dict[str, str] | None = None) -> str:
                    for base, reading in segments(text, readings))
 
 
+_readings_by_version: dict[str, dict[str, str]] = {}
+
+
 @lru_cache(maxsize=50_000)
-def _text_node(node: str, key: str, readings: tuple[tuple[str, str], ...]) -> str:
-    annotated = to_html(html.unescape(node), dict(readings))
+def _text_node(node: str, key: str) -> str:
+    annotated = to_html(html.unescape(node), _readings_by_version[key])
     return f"<span>{annotated}</span>" if "<ruby>" in annotated else node
 
 
@@ -135,7 +138,8 @@ _NOT_TEXT = re.compile(
 def add_to_page(page: str, readings: dict[str, str] | None = None) -> str:
     """Readings for every text node of an HTML page's body (attributes and the <head> are left alone)."""
     readings = corrections() if readings is None else readings
-    key, items = version(readings), tuple(sorted(readings.items()))
+    key = version(readings)
+    _readings_by_version.setdefault(key, readings)
     body = page.find("<body")
     if body < 0:
         return page
@@ -144,7 +148,7 @@ def add_to_page(page: str, readings: dict[str, str] | None = None) -> str:
     # split() with two groups yields: text, whole match, group 2, text, whole match, group 2, …
     for index in range(0, len(parts), 3):
         text = parts[index]
-        out.append(_text_node(text, key, items) if HAS_KANJI.search(text) else text)
+        out.append(_text_node(text, key) if HAS_KANJI.search(text) else text)
         if index + 1 < len(parts):
             out.append(parts[index + 1])
     return "".join(out)
