@@ -133,3 +133,43 @@ def test_furigana_are_read_once_copied_never_and_found(live_server, open_page, s
         return selection.toString(); }""")
     assert copied == "講座を探す"
     assert page.evaluate("() => { getSelection().removeAllRanges(); return window.find('講座を探す'); }")
+
+
+SPEECH_STUB = """
+window.__spoken = []; window.__cancelled = 0;
+window.SpeechSynthesisUtterance = function (text) { this.text = text; this.lang = ""; this.onend = null; };
+Object.defineProperty(window, "speechSynthesis", {value: {
+    speak: function (u) { window.__spoken.push({text: u.text, lang: u.lang, rate: u.rate}); },
+    cancel: function () { window.__cancelled += 1; }}});
+"""
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_read_aloud_reads_the_main_content_in_the_pages_language(live_server, browser, scenario, lang):
+    """Headless Chromium has no voices: the speech API is stubbed, and what would be spoken is checked."""
+    context = browser.new_context(viewport=PHONE, locale="ja-JP")
+    context.add_init_script(SPEECH_STUB)
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + ("" if lang == "ja" else "/en") + scenario.course)
+        button = page.locator("#read-aloud button")
+        assert button.get_attribute("aria-pressed") == "false"
+        assert button.inner_text() == {"ja": "このページを読み上げる", "en": "Read this page aloud"}[lang]
+        button.click()
+        spoken = page.evaluate("() => window.__spoken")
+        assert spoken and {item["lang"] for item in spoken} == {"ja-JP" if lang == "ja" else "en-GB"}
+        text = " ".join(item["text"] for item in spoken)
+        heading = page.locator("main h1").inner_text()
+        assert heading in text
+        assert page.locator(".site-footer").inner_text().split("\n")[0] not in text  # the main content only
+        assert button.get_attribute("aria-pressed") == "true"
+        button.click()
+        assert page.evaluate("() => window.__cancelled") >= 2 and button.get_attribute("aria-pressed") == "false"
+    finally:
+        context.close()
+
+
+def test_no_read_aloud_button_without_javascript(live_server, phone_page, scenario):
+    phone_page.goto(live_server.url + scenario.course)
+    assert phone_page.locator("#read-aloud button").count() == 0
+    assert not phone_page.locator("#read-aloud").is_visible()
