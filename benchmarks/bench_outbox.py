@@ -38,9 +38,10 @@ def _queue(course, organiser) -> None:
     people = Participant.objects.bulk_create(
         Participant(name=f"測定 花子{n}", kana="ソクテイ ハナコ", email=f"bench{n}@example.jp",
                     age_band=Participant.AgeBand.AGE_70_74) for n in range(MESSAGES))
-    registrations = Registration.objects.bulk_create(
-        Registration(session=sessions[n // PER_SESSION], participant=person, status=Registration.Status.CONFIRMED)
-        for n, person in enumerate(people))
+    registrations = [Registration(session=sessions[n // PER_SESSION], participant=person,
+                                  status=Registration.Status.CONFIRMED) for n, person in enumerate(people)]
+    services.assign_references(registrations)  # distinct booking references: bulk_create cannot retry a row
+    registrations = Registration.objects.bulk_create(registrations)
     OutgoingMessage.objects.bulk_create(
         (OutgoingMessage(key=f"confirmed:reg={r.pk}", kind=OutgoingMessage.Kind.CONFIRMED, registration=r,
                          session=r.session, to_name=person.name, to_email=person.email)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cms import roles
-from courses import spreadsheets
+from courses import services, spreadsheets
 from courses.models import Participant, Registration, Session
 from partners.models import Ward
 from partners.services import add_membership
@@ -85,9 +85,11 @@ def _setup():
             [Participant(name=f"川崎 花子{n}", kana="カワサキ ハナコ", phone=f"090{n:08d}",
                          age_band=bands[n % len(bands)], ward=wards[n % len(wards)])
              for n in range(start, min(start + BATCH, total))])
-        created = Registration.objects.bulk_create(
-            [Registration(session=sessions[n // PER_SESSION], participant=person, status=Registration.Status.CONFIRMED)
-             for n, person in zip(range(start, start + len(people)), people, strict=True)])
+        batch = [Registration(session=sessions[n // PER_SESSION], participant=person,
+                              status=Registration.Status.CONFIRMED)
+                 for n, person in zip(range(start, start + len(people)), people, strict=True)]
+        services.assign_references(batch)  # distinct booking references: bulk_create cannot retry a row
+        created = Registration.objects.bulk_create(batch)
         wanted = max(ATTENDANCE_ROWS - len(registrations), 0)  # ids only: no 100,000 instances held
         registrations += [(registration.pk, registration.session_id) for registration in created[:wanted]]
     user = get_user_model().objects.create_user("bench-spreadsheets")

@@ -146,11 +146,15 @@ def registration_ics(request, token: str):
     can_cancel = registration.status in (Registration.Status.CONFIRMED, Registration.Status.WAITLISTED) \
         and session.starts_at > timezone.now()
     cancel_url = request.build_absolute_uri(registration.get_cancel_url()) if can_cancel else None
+    # The reminder only for a seat: someone waiting may never get one.
+    reminder = registration.status == Registration.Status.CONFIRMED
     key = ical.fragment_key(session, language=language, base_url=base_url)
-    etag = hashlib.sha1(f"{key}\x1f{registration.status}\x1f{cancel_url}".encode()).hexdigest()
+    etag = hashlib.sha1(f"{key}\x1f{registration.status}\x1f{cancel_url}\x1f{registration.reference}\x1falarm"
+                        .encode()).hexdigest()
 
     def body():
-        event = ical.session_event(session, language=language, base_url=base_url, cancel_url=cancel_url)
+        event = ical.session_event(session, language=language, base_url=base_url, cancel_url=cancel_url,
+                                   reference=registration.reference_display, reminder=reminder)
         return ical.build_calendar([event], name=localized(session.course, "title"), language=language)
 
     return _calendar_response(request, body_func=body, etag=etag,

@@ -29,7 +29,7 @@ from wagtail import hooks
 from cms.i18n import localized
 from cms.models import SiteSettings
 from cms.sending import absolute, base_url
-from cms.templatetags.dekiru import hour_minute, long_date
+from cms.templatetags.dekiru import end_of, hour_minute, long_date
 from courses import ical
 from courses.models import OutgoingMessage, Registration, waitlist_rank
 from partners.models import Venue
@@ -87,9 +87,10 @@ class RenderedMessage:
 
 
 def when(starts_at: datetime, ends_at: datetime) -> str:
-    """2027年1月5日（火） 10:00〜11:30 / Tue 5 January 2027, 10:00–11:30, in the active language."""
+    """2027年1月5日（火） 10:00〜11:30 / Tue 5 January 2027, 10:00–11:30, in the active language; an end after
+    midnight reads 〜翌0:30 / –0:30 (next day)."""
     return pgettext("session date and time range", "%(date)s, %(start)s–%(end)s") % {
-        "date": long_date(starts_at), "start": hour_minute(starts_at), "end": hour_minute(ends_at)}
+        "date": long_date(starts_at), "start": hour_minute(starts_at), "end": end_of(starts_at, ends_at)}
 
 
 def _place(venue) -> str:
@@ -155,7 +156,9 @@ def calendar_file(registration: Registration, *, language: str, with_cancel_link
     anyone else (as courses.calendar_views.registration_ics serves it)."""
     session = registration.session
     cancel_url = absolute(registration.get_cancel_url()) if with_cancel_link else None
-    event = ical.session_event(session, language=language, base_url=base_url(), cancel_url=cancel_url)
+    event = ical.session_event(session, language=language, base_url=base_url(), cancel_url=cancel_url,
+                               reference=registration.reference_display,
+                               reminder=registration.status == Registration.Status.CONFIRMED)
     content = ical.build_calendar([event], name=localized(session.course, "title", language), language=language)
     return Attachment(filename=f"dekiru-session-{session.pk}.ics", content=content, mimetype="text/calendar")
 
@@ -176,6 +179,7 @@ def context_for(message: OutgoingMessage, *, now: datetime | None = None) -> dic
         "by_phone": message.channel == OutgoingMessage.Channel.PHONE,
         "name": message.to_name, "to_booker": message.to_booker, "person": registration.participant.name,
         "registration": registration, "session": session, "course": course, "venue": session.venue,
+        "reference": registration.reference_display,  # 受付番号, grouped to read aloud: in every message
         "course_title": localized(course, "title"), "when": when(session.starts_at, session.ends_at),
         "what_to_bring": localized(course, "what_to_bring"), "notes": localized(session, "notes"),
         "has_seat": has_seat, "is_waitlisted": status == Status.WAITLISTED,

@@ -11,7 +11,7 @@ assembled from the fragments inside one VCALENDAR with its VTIMEZONE (`assemble_
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.utils import translation
 from django.utils.translation import gettext as _
-from icalendar import Calendar, Event
+from icalendar import Alarm, Calendar, Event
 
 from cms.i18n import localized
 
@@ -63,9 +63,12 @@ def _seats_line(seats: "Seats") -> str:
     return line
 
 
-def _description(session, *, url: str, cancel_url: str | None, seats: "Seats | None" = None) -> str:
+def _description(session, *, url: str, cancel_url: str | None, seats: "Seats | None" = None,
+                 reference: str = "") -> str:
     course = session.course
     parts = [_seats_line(seats)] if seats else []
+    if reference:
+        parts.append(_("Booking reference: %(reference)s") % {"reference": reference})
     parts.append(localized(course, "summary"))
     bring = localized(course, "what_to_bring")
     if bring:
@@ -105,10 +108,27 @@ def session_summary(session, *, language: str, seats: Seats | None = None) -> st
         return title
 
 
+# The personal calendar's reminder: the day before, at the time the class starts.
+REMINDER_BEFORE = timedelta(days=1)
+
+
+def reminder_alarm(session) -> Alarm:
+    """A VALARM shown the day before the session (TRIGGER;RELATED=START:-P1D), in the active language."""
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("trigger", -REMINDER_BEFORE)
+    alarm.add("description", _("Tomorrow at %(time)s: %(title)s") % {
+        "time": session.starts_at.astimezone(TZ).strftime("%H:%M"), "title": localized(session.course, "title")})
+    return alarm
+
+
 def session_event(session, *, language: str, base_url: str, cancel_url: str | None = None,
-                  url: str | None = None, seats: Seats | None = None) -> Event:
-    """The VEVENT of one session in `language`. `cancel_url` is only for the personal calendar of one registration:
-    nothing else about any participant goes into an event. `seats` only for a partner's private staff feed."""
+                  url: str | None = None, seats: Seats | None = None, reference: str = "",
+                  reminder: bool = False) -> Event:
+    """The VEVENT of one session in `language`. `cancel_url`, `reference` (the booking reference, grouped) and
+    `reminder` (a VALARM the day before) are only for the personal calendar of one registration: nothing else
+    about any participant goes into an event, and public feeds carry no alarm (subscribers would get one for every
+    class). `seats` only for a partner's private staff feed."""
     with translation.override(language):
         url = url or course_url(session.course, base_url=base_url, language=language)
         event = Event()
@@ -127,8 +147,11 @@ def session_event(session, *, language: str, base_url: str, cancel_url: str | No
         if venue is not None and venue.latitude is not None and venue.longitude is not None:
             event.add("geo", (float(venue.latitude), float(venue.longitude)))
         event.add("url", url)
-        event.add("description", _description(session, url=url, cancel_url=cancel_url, seats=seats))
+        event.add("description", _description(session, url=url, cancel_url=cancel_url, seats=seats,
+                                              reference=reference))
         event.add("transp", "OPAQUE")
+        if reminder and not session.is_cancelled:
+            event.add_component(reminder_alarm(session))
     return event
 
 

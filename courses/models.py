@@ -20,6 +20,7 @@ from wagtail.search import index
 
 from cms.blocks import BodyBlock
 from cms.i18n import localized
+from courses.references import format_reference, new_reference
 from courses.tokens import registration_token
 
 
@@ -92,15 +93,6 @@ class CoursePage(RoutablePageMixin, Page):
         BEGINNER = "beginner", _("Beginner")
         INTERMEDIATE = "intermediate", _("Intermediate")
         ADVANCED = "advanced", _("Advanced")
-
-    class Residence(models.TextChoices):
-        """Where the person lives, as they answered: a ward of the city (`ward` says which), outside the city, or
-        an explicit "prefer not to say". Blank: not asked (recorded before the question had these answers)."""
-
-        CITY = "city", _("A ward of the city")
-        OUTSIDE = "outside", _("Outside the city")
-        DECLINED = "declined", _("Prefer not to say")
-        NOT_RECORDED = "", _("Not recorded")
 
     class Device(models.TextChoices):
         ANDROID = "android", _("Android")
@@ -413,6 +405,10 @@ class Registration(models.Model):
     booker_phone = models.CharField(_("booker's phone"), max_length=15, blank=True)
     waitlist_position = models.PositiveIntegerField(_("waiting-list position"), null=True, blank=True)
     token_key = models.CharField(max_length=32, default=new_token_key, editable=False)
+    # 受付番号: what the person quotes on the phone (courses.references). Drawn at random; the services draw
+    # again on the rare collision with the unique constraint.
+    reference = models.CharField(_("booking reference"), max_length=8, unique=True, default=new_reference,
+                                 editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                    related_name="+", verbose_name=_("created by"))
     created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
@@ -446,6 +442,11 @@ class Registration(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def reference_display(self) -> str:
+        """The reference grouped for reading aloud: 3804-1279."""
+        return format_reference(self.reference)
 
     def get_manage_url(self) -> str:
         return reverse("courses:registration", args=[registration_token(self)])

@@ -6,17 +6,19 @@ person gets the last seat, across processes, on PostgreSQL; SQLite serialises wr
 an audit entry and ends with one explicit `notify()` call.
 """
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cms.audit import log
-from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone
+from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone, to_half_width_ascii
+from courses import references
 from courses.models import CoursePage, Participant, Registration, Session, SessionStaff
 from courses.notifications import Event, notify
 from courses.search import search_courses
@@ -237,9 +239,72 @@ def _place(registration: Registration, session: Session) -> None:
         registration.waitlist_position = _next_waitlist_position(session)
 
 
+# --- Booking references ------------------------------------------------------------------------------------
+
+REFERENCE_ATTEMPTS = 5
+
+
+def _is_reference_collision(error: IntegrityError) -> bool:
+    """The unique constraint on Registration.reference refused the row. SQLite says "UNIQUE constraint failed:
+    courses_registration.reference", PostgreSQL names the constraint and the key (reference)."""
+    return "reference" in str(error)
+
+
+def retry_on_reference_collision(service):
+    """Run a service that creates a registration again when the reference it drew is already taken.
+
+    A new registration draws a random booking reference (its field default, courses.references); with about
+    9 million possible references a collision is rare but certain to happen one day. The service's transaction
+    (or, inside an outer one, its savepoint) has rolled back by then, so nothing is half-written, and running it
+    again draws a new reference: no extra query on the common path. Any other integrity error is raised as is.
+    """
+
+    @functools.wraps(service)
+    def wrapper(*args, **kwargs):
+        for attempt in range(1, REFERENCE_ATTEMPTS + 1):
+            try:
+                return service(*args, **kwargs)
+            except IntegrityError as error:
+                if attempt == REFERENCE_ATTEMPTS or not _is_reference_collision(error):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
+
+
+def assign_references(registrations: list[Registration], *, chunk: int = 500) -> None:
+    """Give registrations about to be written in bulk (imports, demo data) distinct references that no stored
+    registration has: bulk_create cannot retry one row. One query per `chunk` rows, more only on a collision."""
+    wanted = len(registrations)
+    chosen: list[str] = []
+    seen: set[str] = set()
+    while len(chosen) < wanted:
+        drawn = references.new_references(wanted - len(chosen), taken=seen)
+        seen.update(drawn)
+        in_use = set()
+        for start in range(0, len(drawn), chunk):
+            in_use.update(Registration.objects.filter(reference__in=drawn[start:start + chunk])
+                          .values_list("reference", flat=True))
+        chosen.extend(reference for reference in drawn if reference not in in_use)
+    for registration, reference in zip(registrations, chosen, strict=True):
+        registration.reference = reference
+
+
+def find_registration_by_reference(text: str) -> Registration | None:
+    """The registration whose booking reference is `text`, typed with or without hyphens or spaces, in full- or
+    half-width digits. None when there is none; check `references.has_valid_check_digit` first to tell a
+    mistyped number from an unknown one."""
+    digits = references.digits_of(text)
+    if not references.looks_like_reference(digits):
+        return None
+    return (Registration.objects.filter(reference=digits, participant__anonymised_at__isnull=True)
+            .select_related("participant").first())
+
+
 # --- Services ---------------------------------------------------------------------------------------------
 
 
+@retry_on_reference_collision
 def register(
     *,
     session: Session,
@@ -452,6 +517,7 @@ class SameSession(RegistrationError):
     message = _("Choose a different session to move to.")
 
 
+@retry_on_reference_collision
 def move_registration(*, registration: Registration, to_session: Session, actor=None) -> RegistrationResult:
     """Move a booking to another session on the person's behalf (e.g. over the phone).
 
@@ -549,12 +615,17 @@ def find_participants(query: str, *, limit: int = 50):
         return participants.filter(phone__contains=phone).order_by("kana", "pk")[:limit]
     if "@" in normalize_email(query):  # also a full-width ＠
         return participants.filter(email__icontains=normalize_email(query)).order_by("kana", "pk")[:limit]
-    name = normalize_name(query).replace(" ", "")
+    # A name in Latin script is stored in ASCII: "ｍａｒｉａ garcia" finds "Maria Garcia" (icontains ignores case).
+    # Records typed before names were folded may still hold the full-width letters: look for those too.
+    as_typed = normalize_name(query).replace(" ", "")
+    name = to_half_width_ascii(as_typed)
     kana = normalize_kana(query).replace(" ", "")
     participants = participants.annotate(
         name_nospace=Replace("name", Value(" "), Value("")), kana_nospace=Replace("kana", Value(" "), Value("")))
-    return participants.filter(Q(name_nospace__icontains=name) | Q(kana_nospace__icontains=kana)).order_by(
-        "kana", "pk")[:limit]
+    matches = Q(name_nospace__icontains=name) | Q(kana_nospace__icontains=kana)
+    if as_typed != name:
+        matches |= Q(name_nospace__icontains=as_typed)
+    return participants.filter(matches).order_by("kana", "pk")[:limit]
 
 
 def _user(actor):

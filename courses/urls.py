@@ -1,16 +1,21 @@
 from django.urls import path
+from django.views.decorators.cache import never_cache
 
 from courses import calendar_page, calendar_views, views
 
 app_name = "courses"
 
+# Pages reached through a resident's personal link show their booking: never stored by a browser or a shared cache
+# (Cache-Control: no-store), so the next person on a shared family phone or library PC cannot bring them back.
+
 urlpatterns = [
     path("classes/", views.session_list, name="session_list"),
     path("registrations/already/", views.already_registered, name="already_registered"),
-    path("registrations/<str:token>/", views.registration_detail, name="registration"),
-    path("registrations/<str:token>/cancel/", views.cancel, name="cancel"),
+    path("registrations/<str:token>/", never_cache(views.registration_detail), name="registration"),
+    path("registrations/<str:token>/cancel/", never_cache(views.cancel), name="cancel"),
     # iCalendar: downloads and subscribable feeds (courses.calendar_views).
-    path("registrations/<str:token>/calendar.ics", calendar_views.registration_ics, name="registration_ics"),
+    path("registrations/<str:token>/calendar.ics", never_cache(calendar_views.registration_ics),
+         name="registration_ics"),
     path("sessions/<int:session_id>/register/", views.register, name="register"),
     path("sessions/<int:session_id>/calendar.ics", calendar_views.session_ics, name="session_ics"),
     path("calendar/sessions.ics", calendar_views.all_sessions_feed, name="feed_all"),

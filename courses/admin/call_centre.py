@@ -22,7 +22,7 @@ from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.widgets.button import HeaderButton
 
-from courses import services
+from courses import references, services
 from courses.admin.forms import LookupForm, MoveRegistrationForm, PhoneBookingForm, SessionSearchForm
 from courses.models import Participant, Registration, Session, waitlist_rank
 
@@ -110,7 +110,12 @@ class CallCentreView(WagtailAdminTemplateMixin, View):
 
 
 class LookupView(CallCentreView):
-    """Find a person by phone number, kana, name or e-mail, with their bookings."""
+    """Find a person by phone number, kana, name or e-mail, with their bookings; or a booking by its reference.
+
+    Eight digits are a booking reference (受付番号) when their check digit is right: the booking opens directly.
+    Otherwise they may still be part of a phone number, so the people search runs too; a wrong check digit is
+    said plainly ("check the number"), as a misheard digit is the likely cause.
+    """
 
     template_name = "courses/admin/lookup.html"
     page_title = gettext_lazy("Find a booking")
@@ -124,11 +129,19 @@ class LookupView(CallCentreView):
     def get(self, request):
         form = LookupForm(request.GET or None)
         query = form.cleaned_data["q"] if form.is_valid() else ""
-        people = []
+        people, reference = [], None
+        if query and references.looks_like_reference(query):
+            digits = references.digits_of(query)
+            reference = {"number": references.format_reference(digits),
+                         "valid": references.has_valid_check_digit(digits)}
+            if reference["valid"]:
+                registration = services.find_registration_by_reference(digits)
+                if registration is not None:
+                    return redirect(url("registration", registration.pk))
         if query:
             people = list(services.find_participants(query).prefetch_related(
                 "ward", Prefetch("registrations", queryset=registrations_with_rank())))
-        return self.render(form=form, query=query, people=people)
+        return self.render(form=form, query=query, people=people, reference=reference)
 
 
 class PersonView(CallCentreView):
@@ -163,7 +176,7 @@ class RegistrationView(CallCentreView):
                            rank=waitlist_rank(self.registration), can_act=_can_act_on(self.registration))
 
     def get_page_title(self):
-        return _("Booking %(number)s") % {"number": self.registration.pk}
+        return _("Booking reference %(number)s") % {"number": self.registration.reference_display}
 
     def get_extra_breadcrumbs(self):
         person = self.registration.participant

@@ -66,7 +66,8 @@ class MoveRegistrationForm(forms.Form):
 
 
 class LookupForm(forms.Form):
-    q = forms.CharField(label=_("Phone number, name, kana or e-mail"), max_length=100, required=False,
+    q = forms.CharField(label=_("Booking reference, phone number, name, kana or e-mail"), max_length=100,
+                        required=False,
                         widget=forms.TextInput(attrs={"type": "search", "autofocus": True, "autocomplete": "off"}))
 
 

@@ -64,11 +64,12 @@ def message_for(kind, *, language="ja", email="taro@example.jp", **participant_f
         session.save()
         context = {"reason": session.cancellation_reason}
     if kind == Kind.SESSION_MOVED:
-        old_start = session.starts_at
+        old_start, old_end = session.starts_at, session.ends_at
         session.starts_at += timedelta(days=1)
         session.ends_at += timedelta(days=1)
         session.save()
-        context = {"changes": {"starts_at": [old_start.isoformat(), session.starts_at.isoformat()]}}
+        context = {"changes": {"starts_at": [old_start.isoformat(), session.starts_at.isoformat()],
+                               "ends_at": [old_end.isoformat(), session.ends_at.isoformat()]}}
     if kind == Kind.REMINDER:
         context = {"starts_at": outbox.local_iso(session.starts_at)}
     message = outbox.build_message(kind, registration, context=context)
