@@ -1,10 +1,13 @@
 """Safe normalisation of what people type into the registration form.
 
-Only contact fields and the kana reading are rewritten. A person's name is trimmed and its runs of spaces
-folded, nothing more: blanket Unicode normalisation (NFKC) rewrites some name kanji, e.g. 塚 (U+FA10) → 塚.
+Only contact fields and the kana reading are rewritten. A person's name is trimmed, its runs of spaces folded,
+its invisible and direction-changing characters removed and its full-width Latin letters folded to ASCII, nothing
+more: blanket Unicode normalisation (NFKC, even NFC) rewrites some name kanji, e.g. 塚 (U+FA10) → 塚, so kanji,
+variant kanji and the variation selectors (IVS, U+E0100–U+E01EF) that pick a glyph stay exactly as typed.
 """
 
 import re
+import unicodedata
 
 import jaconv
 
@@ -18,13 +21,43 @@ def fold_spaces(value: str) -> str:
     return _SPACES.sub(" ", value or "").strip()
 
 
+def strip_invisible(value: str) -> str:
+    """Remove format characters (Unicode category Cf: zero-width spaces and joiners U+200B–U+200D, direction marks
+    and overrides U+200E/F, U+202A–U+202E, U+2066–U+2069, the word joiner U+2060, the BOM U+FEFF, soft hyphens,
+    tags…) and control characters (Cc). They make a name look different from what it is in a roster or an
+    export. Variation selectors (Mn, e.g. the IVS U+E0100–U+E01EF after a kanji) are part of the name: kept."""
+    return "".join(char for char in value or "" if unicodedata.category(char) not in ("Cf", "Cc"))
+
+
+# Full-width Latin letters and the punctuation of Latin names (apostrophe, hyphen, full stop) → ASCII.
+_FULL_WIDTH_LATIN = str.maketrans({
+    **{chr(code): chr(code - 0xFEE0) for code in range(0xFF21, 0xFF3B)},  # Ａ–Ｚ
+    **{chr(code): chr(code - 0xFEE0) for code in range(0xFF41, 0xFF5B)},  # ａ–ｚ
+    "＇": "'", "－": "-", "．": ".",
+})
+
+
 def normalize_name(value: str) -> str:
-    return fold_spaces(value)
+    """Trimmed, spaces folded, invisible characters removed, full-width Latin letters folded to ASCII
+    (Ｍａｒｉａ　Ｇａｒｃｉａ → Maria Garcia). Kanji, kana and accented letters stay as typed."""
+    return fold_spaces(strip_invisible(fold_spaces(value)).translate(_FULL_WIDTH_LATIN))
+
+
+# A name written in the Latin script: letters (with accents, precomposed or combining), spaces, apostrophes,
+# hyphens, full stops and commas. At least one letter.
+_LATIN_NAME = re.compile(r"(?=.*[A-Za-z\u00C0-\u024F\u1E00-\u1EFF])"
+                         r"[A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u024F\u1E00-\u1EFF\u0300-\u036F '’.,\-]+")
+
+
+def is_latin_name(value: str) -> bool:
+    """A (normalised) name in the Latin script, such as "Maria Garcia" or "José Müller": it needs no kana."""
+    return bool(_LATIN_NAME.fullmatch(value or ""))
 
 
 def normalize_kana(value: str) -> str:
-    """Reading in full-width katakana: half-width katakana widened, hiragana turned to katakana."""
-    value = jaconv.h2z(fold_spaces(value), kana=True, ascii=False, digit=False)
+    """Reading in full-width katakana: half-width katakana widened, hiragana turned to katakana; invisible
+    characters removed."""
+    value = jaconv.h2z(fold_spaces(strip_invisible(fold_spaces(value))), kana=True, ascii=False, digit=False)
     return jaconv.hira2kata(value)
 
 

@@ -5,8 +5,17 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from cms.normalize import is_valid_phone, normalize_email, normalize_kana, normalize_name, normalize_phone
-from courses.models import CoursePage, Participant, Topic
+from cms.normalize import (
+    format_phone,
+    is_latin_name,
+    is_valid_phone,
+    normalize_email,
+    normalize_kana,
+    normalize_name,
+    normalize_phone,
+)
+from courses.models import CoursePage, Participant, Registration, Topic
+from courses.recipients import Recipient, recipient_for
 from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 
@@ -59,9 +68,21 @@ class ResidenceField(forms.ChoiceField):
         self.chosen_ward = Ward.objects.filter(pk=int(value)).first()
         return self.chosen_ward is not None
 
+
+class StaffResidenceField(ResidenceField):
+    """ResidenceField on staff forms (walk-ins, consultations): the same stored answers, with "declined" offered as
+    "Not given", which also covers a blank on a paper sheet."""
+
+    @staticmethod
+    def answers():
+        return [(value, Participant.AgeBand.NOT_GIVEN.label if value == Participant.Residence.DECLINED else label)
+                for value, label in ResidenceField.answers()]
+
+
 class RegistrationForm(forms.Form):
     """The one short form a resident fills in, for themself or for a parent. Normalises contact fields; leaves
-    names as typed."""
+    names as typed (cms.normalize.normalize_name: invisible characters removed, full-width Latin folded). A name in
+    the Latin script ("Maria Garcia") needs no kana; a name in Japanese script does."""
 
     SELF = "self"
     OTHER = "other"
@@ -72,8 +93,10 @@ class RegistrationForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100,
                            error_messages={"required": _("Please enter your name.")},
                            widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    kana = forms.CharField(label=_("Name in katakana"), max_length=100,
-                           help_text=_("For example: カワサキ ハナコ"),
+    # Required unless the name is written in Latin letters (checked in clean()).
+    kana = forms.CharField(label=_("Name in katakana"), max_length=100, required=False,
+                           help_text=_("For example: カワサキ ハナコ. Not needed if you wrote your name in Latin "
+                                       "letters (for example: Maria Garcia)."),
                            widget=forms.TextInput(attrs={"autocomplete": "off"}))
     phone = forms.CharField(label=_("Phone number"), max_length=30, required=False,
                             help_text=_("Dashes are optional. For example: 090-1234-5678"),
@@ -122,9 +145,15 @@ class RegistrationForm(forms.Form):
 
     def clean_kana(self):
         kana = normalize_kana(self.cleaned_data["kana"])
-        if not re.fullmatch(rf"[{_KANA_ALLOWED}]+", kana):
+        if kana and not re.fullmatch(rf"[{_KANA_ALLOWED}]+", kana):
             raise forms.ValidationError(_("Please write your name in katakana or hiragana."))
         return kana
+
+    def _require_kana_for_a_japanese_name(self, cleaned):
+        name = cleaned.get("name")
+        if name and "kana" not in self.errors and not cleaned.get("kana") and not is_latin_name(name):
+            self.add_error("kana", _("Please enter your name in katakana. If your name is written in Latin "
+                                     "letters, you can leave this blank."))
 
     def clean_phone(self):
         return clean_phone_value(self.cleaned_data.get("phone", ""))
@@ -147,6 +176,7 @@ class RegistrationForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        self._require_kana_for_a_japanese_name(cleaned)
         if self.errors:
             return cleaned
         if self.for_someone_else:
@@ -184,6 +214,46 @@ class RegistrationForm(forms.Form):
 
     PERSON_FIELDS = ["name", "kana", "phone", "email", "age_band", "ward", "device", "accessibility_needs"]
     BOOKER_FIELDS = ["booker_name", "booker_relationship", "booker_phone", "booker_email"]
+
+    def answers(self) -> list[tuple[str, str]]:
+        """Each answer in words, as it will be recorded, for the review page: (question, answer). After
+        is_valid()."""
+        data, fields = self.cleaned_data, self.fields
+
+        def chosen(name):
+            return str(dict(fields[name].choices).get(self.data.get(name), "")) or _("Not given")
+
+        ward, residence = data["ward"]
+        rows = [
+            (fields["booking_for"].label, str(dict(fields["booking_for"].choices)[data["booking_for"] or self.SELF])),
+            (fields["name"].label, data["name"]),
+            (fields["kana"].label, data["kana"] or _("Not given")),
+            (fields["phone"].label, format_phone(data["phone"]) if data["phone"] else _("Not given")),
+            (fields["email"].label, data["email"] or _("Not given")),
+            (fields["age_band"].label, chosen("age_band")),
+            (fields["ward"].label, str(ward) if ward else str(Participant.Residence(residence).label)),
+            (fields["device"].label, chosen("device")),
+            (fields["accessibility_needs"].label, data["accessibility_needs"] or _("Not given")),
+        ]
+        if self.for_someone_else:
+            rows += [
+                (fields["booker_name"].label, data["booker_name"]),
+                (fields["booker_relationship"].label, data["booker_relationship"]),
+                (fields["booker_phone"].label,
+                 format_phone(data["booker_phone"]) if data["booker_phone"] else _("Not given")),
+                (fields["booker_email"].label, data["booker_email"] or _("Not given")),
+            ]
+        rows.append((_("Privacy policy"), _("Agreed")))
+        return rows
+
+    def recipient(self) -> Recipient | None:
+        """Who will hear about this booking once registered, decided as courses.recipients decides it for the
+        saved registration (the person attending if they gave a contact, else the booker). After is_valid()."""
+        data = self.cleaned_data
+        booker = self.booker_details() or BookerDetails()
+        unsaved = Registration(participant=Participant(name=data["name"], email=data["email"], phone=data["phone"]),
+                               booker_name=booker.name, booker_email=booker.email, booker_phone=booker.phone)
+        return recipient_for(unsaved)
 
     def participant_details(self, language: str) -> ParticipantDetails:
         data = self.cleaned_data

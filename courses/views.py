@@ -22,19 +22,42 @@ def _registration_queryset():
         "participant", "session", "session__course", "session__venue", "session__venue__ward", "session__organiser")
 
 
+# The registration form's steps, named by the button that sent it (name="step"). Any other POST is the form
+# itself: when valid, the review page is shown instead of registering (入力内容の確認).
+STEP_REGISTER = "register"  # 「この内容で申し込む」 on the review page: the answers, re-validated, are registered
+STEP_EDIT = "edit"  # 「修正する」 on the review page: back to the form, every value kept
+
+
 @require_http_methods(["GET", "POST"])
 @ratelimit_post("registration")
 def register(request, session_id):
     """The registration form for one session (/sessions/<id>/register/). Sessions of a course whose page is not
-    public (draft, unpublished, private) do not exist here; the booking service refuses them on every path."""
+    public (draft, unpublished, private) do not exist here; the booking service refuses them on every path.
+
+    Three steps at one address, no JavaScript: the form; on a valid POST, the review page listing every answer
+    in words and where messages will go, with the answers carried as hidden fields; its 「この内容で申し込む」
+    posts them again (validated again: the review page is never trusted) and registers, its 「修正する」 shows
+    the form with every value kept. A double click on the last button still makes one registration
+    (services.register is idempotent per person and session)."""
     session = get_object_or_404(
         services.public_sessions().with_counts().select_related("course", "venue", "venue__ward", "organiser"),
         pk=session_id)
     course = session.course
     refusal = services.refusal_reason(session)
+    context = {
+        "page": course, "course": course, "session": session, "refusal": refusal,
+        "privacy_policy_version": settings.DEKIRU_PRIVACY_POLICY_VERSION,
+    }
 
     form = RegistrationForm(request.POST or None)
+    step = request.POST.get("step")
+    if request.method == "POST" and step == STEP_EDIT:
+        # Back from the review: the answers as typed, in the form, without the error summary of an empty form.
+        return TemplateResponse(request, "courses/register.html", context | {"form": form, "editing": True})
     if request.method == "POST" and refusal is None and form.is_valid():
+        if step != STEP_REGISTER:
+            return TemplateResponse(request, "courses/register_review.html", context | {
+                "form": form, "answers": form.answers(), "recipient": form.recipient()})
         try:
             booker = form.booker_details()
             result = services.register(
@@ -48,10 +71,8 @@ def register(request, session_id):
                 # Never show someone else's booking, or its cancel link, to whoever submitted the form.
                 return redirect("courses:already_registered")
             return redirect(result.registration.get_manage_url())
-    return TemplateResponse(request, "courses/register.html", {
-        "page": course, "course": course, "session": session, "form": form, "refusal": refusal,
-        "privacy_policy_version": settings.DEKIRU_PRIVACY_POLICY_VERSION,
-    }, status=400 if request.method == "POST" else 200)
+    return TemplateResponse(request, "courses/register.html", context | {"form": form},
+                            status=400 if request.method == "POST" else 200)
 
 
 PAGE_SIZE = 20

@@ -179,7 +179,7 @@ class Resident(FastHttpUser):
             "name": f"{TARGETS['name_prefix']}{n}", "kana": "フカシケン タロウ",
             "phone": f"090{n:08d}", "email": f"lt-{run}-{n}@example.jp",
             "age_band": AGE_BANDS[n % len(AGE_BANDS)], "ward": str(1 + n % 7), "device": "android",
-            "accessibility_needs": "", "consent": "on",
+            "accessibility_needs": "", "consent": "on", "step": "register",  # the review page's final button
             "booker_name": "", "booker_relationship": "", "booker_phone": "", "booker_email": "",
         }
         post_headers = {**headers, "Cookie": f"csrftoken={cookie.group(1)}", "Referer": f"https://"

@@ -47,7 +47,7 @@ def submit(run: dict, n: int, *, client: Client | None = None, times: int = 1) -
     token = CSRF_FIELD.search(form.content.decode()).group(1)
     data = {"csrfmiddlewaretoken": token, "booking_for": "self", "name": f"{run['name_prefix']}{n}",
             "kana": "フカシケン タロウ", "phone": f"090{n:08d}", "email": f"lt-{n}@example.jp", "age_band": "70-74",
-            "ward": str(Ward.objects.order_by("pk").first().pk), "consent": "on"}
+            "ward": str(Ward.objects.order_by("pk").first().pk), "consent": "on", "step": "register"}
     return [client.post(path, data).status_code for _ in range(times)]
 
 

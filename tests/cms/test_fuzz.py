@@ -59,6 +59,7 @@ VALID = {
     "email": "hanako@example.jp", "age_band": Participant.AgeBand.AGE_70_74.value, "ward": "",
     "device": Participant.Device.ANDROID.value, "accessibility_needs": "", "consent": "on",
     "booker_name": "川崎 一郎", "booker_relationship": "息子", "booker_phone": "044-200-0000", "booker_email": "",
+    "step": "register",  # the review page's final button (courses.views.register)
 }
 FIELDS = list(VALID)
 # A valid form with a few fields (or all of them) replaced by junk, or left out: most answers are refusals, and

@@ -57,7 +57,7 @@ def register_url(session, lang="en") -> str:
 
 def person(n: int) -> dict:
     return {"booking_for": "self", "name": f"川崎 花子{n}", "kana": "かわさき はなこ", "phone": f"0900000{n:04d}",
-            "age_band": Participant.AgeBand.AGE_70_74, "ward": "declined", "consent": "on"}
+            "age_band": Participant.AgeBand.AGE_70_74, "ward": "declined", "consent": "on", "step": "register"}
 
 
 # The start of each refusal, in English and in Japanese (the page is in the visitor's language).

@@ -252,7 +252,7 @@ def test_a_registration_without_the_csrf_token_is_refused(site):
     url = f"/sessions/{session.pk}/register/"
     browser = Client(enforce_csrf_checks=True)
     data = {"booking_for": "self", "name": "川崎 花子", "kana": "カワサキ ハナコ", "phone": "09012345678",
-            "age_band": Participant.AgeBand.AGE_70_74, "ward": "outside", "consent": "on"}
+            "age_band": Participant.AgeBand.AGE_70_74, "ward": "outside", "consent": "on", "step": "register"}
 
     assert browser.post(url, data).status_code == 403
     assert not Registration.objects.exists()

@@ -256,9 +256,10 @@ def test_add_to_calendar_include(rf, site):
 
 
 @pytest.mark.django_db
-def test_the_registration_page_offers_add_to_calendar(client, site):
+def test_the_registration_form_does_not_offer_add_to_calendar(client, site):
+    """"Add to calendar" comes after registering (the confirmation page), not on the form (issue 16)."""
     session = factories.session()
     body = client.get(f"/en/sessions/{session.pk}/register/").content.decode()
-    assert f"/sessions/{session.pk}/calendar.ics" in body
-    assert "calendar.google.com/calendar/render" in body
-    assert "outlook.live.com" in body
+    assert f"/sessions/{session.pk}/calendar.ics" not in body
+    assert "calendar.google.com/calendar/render" not in body
+    assert "outlook.live.com" not in body

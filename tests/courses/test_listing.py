@@ -1,5 +1,6 @@
 """The class listing: filters, pages, keyword search in Japanese and English, and a bounded query count."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -163,3 +164,43 @@ def test_the_month_calendar_says_which_filters_it_ignored(client, site):
     response = client.get("/en/calendar/2027/1/", {"topic": "no-such-topic"})
     assert response.status_code == 200
     assert "These filters could not be used and were ignored: Topic." in response.content.decode()
+
+
+# --- After a search, the answer opens at the results ------------------------------------------------------------
+
+
+def test_the_filter_form_sends_the_person_to_the_results(client, catalogue):
+    body = client.get(URL).content.decode()
+    assert 'action="/classes/#results"' in body  # without JavaScript the browser opens the answer there
+    assert body.count('id="results"') == 1
+    assert '<h2 id="results" tabindex="-1">' in body  # focusable, so the fragment also moves the focus
+    assert "<title>講座を探す" in body  # nothing searched yet: the plain title
+
+
+@pytest.mark.parametrize(("lang", "params", "title"), [
+    ("ja", {"ward": "first"}, "<title>1件の日程が見つかりました: 講座を探す"),
+    ("en", {"ward": "first"}, "<title>1 date found: Find a class"),
+    ("en", {"free": "on"}, "<title>2 dates found: Find a class"),
+    ("en", {"q": "存在しない講座"}, "<title>0 dates found: Find a class"),
+])
+def test_the_title_says_what_the_search_found(client, catalogue, lang, params, title):
+    _courses, _sessions, wards = catalogue
+    params = {key: (wards[0].pk if value == "first" else value) for key, value in params.items()}
+    body = client.get(("/en" if lang == "en" else "") + URL, params).content.decode()
+    assert title in body
+    assert 'action="/en/classes/#results"' in body or 'action="/classes/#results"' in body
+
+
+def test_a_keyword_search_opens_at_the_classes_about_it(client, catalogue):
+    body = client.get("/en" + URL, {"q": "scam"}).content.decode()
+    assert body.count('id="results"') == 1
+    assert re.search(r'<h2 id="results" tabindex="-1">Classes about “scam”</h2>', body)
+    assert '<h2 id="dates" tabindex="-1">Dates</h2>' in body
+
+
+def test_the_next_page_opens_at_the_dates(client, site):
+    make_sessions(factories.course(), 25)
+    body = client.get(URL, {"free": "on"}).content.decode()
+    assert 'free=on&amp;page=2#results"' in body
+    with_keyword = client.get(URL, {"q": "スマホ"}).content.decode()  # the classes about it come first
+    assert "page=2#dates" in with_keyword

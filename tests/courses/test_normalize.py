@@ -1,13 +1,15 @@
 """Normalisation of what residents type into the registration form (cms/normalize.py, courses/forms.py).
 
-Contact fields and the kana reading are rewritten into one canonical form; a person's name never is,
-beyond trimming and folding runs of spaces.
+Contact fields and the kana reading are rewritten into one canonical form; a person's name never is, beyond
+trimming and folding runs of spaces, removing invisible and direction-changing characters and folding full-width
+Latin letters to ASCII.
 """
 
 import pytest
 
 from cms.normalize import (
     format_phone,
+    is_latin_name,
     is_valid_phone,
     normalize_email,
     normalize_kana,
@@ -20,7 +22,7 @@ from courses.models import Participant
 IDEOGRAPHIC_SPACE = "\u3000"
 
 
-# --- Names: trimmed and space-folded, never otherwise rewritten -------------------------------------------
+# --- Names: trimmed, space-folded, invisible characters out, full-width Latin folded; kanji never rewritten ----
 
 # Spellings that blanket Unicode normalisation (NFKC) or kana/width conversion would alter. Each must stay
 # exactly as the person typed it.
@@ -32,8 +34,12 @@ NAMES_KEPT_AS_TYPED = [
     pytest.param("\ufa19田 三郎", id="kanda-compat-ideograph-FA19"),  # NFKC → 神 (U+795E)
     pytest.param("ﾔﾏﾀﾞ ﾀﾛｳ", id="half-width-katakana"),
     pytest.param("やまだ たろう", id="hiragana"),
-    pytest.param("Ｔａｒｏ Ｙａｍａｄａ", id="full-width-latin"),
     pytest.param("Tanaka, Maria", id="latin"),
+    pytest.param("José Müller", id="accented-latin"),
+    pytest.param("Jose\u0301 Mu\u0308ller", id="latin-with-combining-accents"),  # not composed (no NFC: see 塚)
+    pytest.param("葛\U000E0100城 花子", id="ivs-katsuragi"),  # an ideographic variation selector picks the glyph
+    pytest.param("辻\U000E0101 太郎", id="ivs-tsuji-one-dot"),
+    pytest.param("邊\ufe00 一郎", id="standardized-variation-selector"),
 ]
 
 
@@ -334,3 +340,77 @@ def test_participant_details_carry_the_normalised_values():
     assert details.consent is True
     assert details.ward_id is None
     assert details.language == "ja"
+
+
+# --- Names: invisible and direction-changing characters, Latin script ---------------------------------------
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+             "\u2060", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff", "\u00ad", "\u180e", "\U000e0041",
+             "\x00", "\x07", "\x1b", "\x7f", "\x9b"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_normalize_name_removes_invisible_and_control_characters(char):
+    assert normalize_name(f"{char}川崎{char}花子{char}") == "川崎花子"
+    assert normalize_name(f"川崎 {char} 花子") == "川崎 花子"  # no double space left behind
+    assert normalize_kana(f"かわさき{char} はなこ") == "カワサキ ハナコ"
+
+
+def test_a_right_to_left_override_cannot_reverse_a_name_in_the_roster():
+    assert normalize_name("\u202e子花 崎川\u202c") == "子花 崎川"  # what is stored is what is shown
+    assert normalize_name("\u200b\u200b") == ""  # nothing visible: no name
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    (f"Ｍａｒｉａ{IDEOGRAPHIC_SPACE}Ｇａｒｃｉａ", "Maria Garcia"),
+    ("Ｔａｒｏ Ｙａｍａｄａ", "Taro Yamada"),
+    ("Ｏ＇Ｂｒｉｅｎ Ｊｅａｎ－Ｌｕｃ", "O'Brien Jean-Luc"),
+    ("ＭＡＲＩＡ ｄｅ ＳＯＵＺＡ", "MARIA de SOUZA"),
+    ("山田 Ｍａｒｉａ", "山田 Maria"),  # the kanji untouched
+])
+def test_normalize_name_folds_full_width_latin_to_ascii(typed, expected):
+    assert normalize_name(typed) == expected
+
+
+@pytest.mark.parametrize(("name", "latin"), [
+    ("Maria Garcia", True), ("José Müller", True), ("Jose\u0301", True), ("O'Brien", True), ("Nguyễn Văn An", True),
+    ("Tanaka, Maria", True), ("St. John", True), ("Ólafur Ragnar-Grímsson", True),
+    ("川崎 花子", False), ("カワサキ", False), ("はなこ", False), ("山田 Maria", False), ("Мария", False),
+    ("...", False), ("", False), ("Maria 1", False),
+])
+def test_is_latin_name(name, latin):
+    assert is_latin_name(name) is latin
+
+
+@pytest.mark.parametrize("name", ["Maria Garcia", f"Ｍａｒｉａ{IDEOGRAPHIC_SPACE}Ｇａｒｃｉａ", "José Müller",
+                                  "Nguyễn Văn An"])
+def test_form_accepts_a_latin_name_without_kana(name):
+    data = cleaned(name=name, kana="")
+    assert data["name"] == normalize_name(name)
+    assert data["kana"] == ""
+
+
+def test_form_takes_a_kana_reading_for_a_latin_name_too():
+    assert cleaned(name="Maria Garcia", kana="まりあ がるしあ")["kana"] == "マリア ガルシア"
+    form = RegistrationForm(data=form_data(name="Maria Garcia", kana="Maria"))
+    assert not form.is_valid() and "kana" in form.errors  # the reading, when given, is kana
+
+
+@pytest.mark.parametrize("name", ["川崎 花子", "カワサキ ハナコ", "山田 Maria", "\u200bMaria\u202e 山田"])
+def test_form_requires_kana_for_a_name_in_japanese_script(name):
+    form = RegistrationForm(data=form_data(name=name, kana=""))
+    assert not form.is_valid()
+    assert "kana" in form.errors
+
+
+def test_form_stores_the_name_without_invisible_characters():
+    data = cleaned(name="\u202e川崎\u200b 花子\ufeff", kana="かわさき\u200d はなこ")
+    assert (data["name"], data["kana"]) == ("川崎 花子", "カワサキ ハナコ")
+
+
+def test_booker_name_is_normalised_the_same_way():
+    form = RegistrationForm(data=form_data(booking_for="other", phone="", name="川崎 トメ", kana="カワサキ トメ",
+                                           booker_name="Ｍａｒｉａ\u200b Ｇａｒｃｉａ", booker_relationship="娘",
+                                           booker_phone="090-1234-5678"))
+    assert form.is_valid(), form.errors
+    assert form.booker_details().name == "Maria Garcia"

@@ -247,7 +247,7 @@ def test_sendgrid_down_during_registration(site, client, fake_sendgrid):
     fake_sendgrid.stall_next(10)
     response = client.post(f"/sessions/{session.pk}/register/", {
         "name": "川崎 花子", "kana": "カワサキ ハナコ", "email": "hanako@example.jp", "age_band": "70-74",
-        "ward": "declined", "consent": "on"})
+        "ward": "declined", "consent": "on", "step": "register"})
     assert response.status_code == 302
     registration = Registration.objects.get()
     assert registration.status == Registration.Status.CONFIRMED

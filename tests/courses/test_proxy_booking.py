@@ -13,7 +13,8 @@ def register_url(session):
     return f"/sessions/{session.pk}/register/"
 
 
-PARENT = {"name": "川崎 トメ", "kana": "かわさき とめ", "age_band": "85+", "ward": "outside", "consent": "on"}
+PARENT = {"step": "register",  # the review page's final button
+          "name": "川崎 トメ", "kana": "かわさき とめ", "age_band": "85+", "ward": "outside", "consent": "on"}
 BOOKER = {"booking_for": "other", "booker_name": "川崎 花子", "booker_relationship": "娘",
           "booker_phone": "０９０ー９９９９ー８８８８", "booker_email": ""}
 

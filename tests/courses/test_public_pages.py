@@ -54,6 +54,7 @@ def register_url(session: Session, *, lang: str = "ja") -> str:
 def form_data(**overrides) -> dict:
     """A valid registration form, as a browser posts it."""
     data = {
+        "step": "register",  # the review page's 「この内容で申し込む」 (courses.views.register)
         "booking_for": "self",  # the radio button checked by default
         "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678", "email": "",
         "age_band": Participant.AgeBand.AGE_70_74, "ward": Ward.objects.order_by("sort_order").first().pk,
@@ -175,7 +176,7 @@ def test_japanese_is_the_default_language(client, site):
 
     html = text(client.get(page_url(course)))
 
-    assert '<html lang="ja">' in html
+    assert '<html lang="ja" class=' in html
     assert "スマホで地図を使う講座" in html
     assert "地図アプリの使い方を学びます。" in html
     assert "日程と申込" in html
@@ -193,7 +194,7 @@ def test_english_under_the_en_prefix(client, site):
 
     assert response.status_code == 200
     html = text(response)
-    assert '<html lang="en">' in html
+    assert '<html lang="en" class=' in html
     assert "Using maps on your phone" in html
     assert "Learn to use a map app." in html
     assert "Dates and registration" in html
@@ -209,7 +210,7 @@ def test_english_falls_back_to_japanese_course_fields_when_empty(client, site):
 
     html = text(client.get(page_url(course, "en")))
 
-    assert '<html lang="en">' in html
+    assert '<html lang="en" class=' in html
     assert "はじめてのLINE講座" in html
     assert "家族にメッセージを送ります。" in html
     assert "Dates and registration" in html
@@ -237,7 +238,7 @@ def test_language_switcher_posts_switch_languages_without_javascript(client, sit
     assert to_english["Location"] == page_url(course, "en")
     assert client.cookies["django_language"].value == "en"
     english = text(client.get(to_english["Location"]))
-    assert '<html lang="en">' in english
+    assert '<html lang="en" class=' in english
     assert re.search(r'<button type="submit" name="language" value="ja"', english)
 
 
@@ -252,7 +253,7 @@ def test_language_switcher_goes_back_to_japanese_from_an_english_page(client, si
 
     assert to_japanese.status_code == 302
     assert to_japanese["Location"] == page_url(course)
-    assert '<html lang="ja">' in text(client.get(to_japanese["Location"]))
+    assert '<html lang="ja" class=' in text(client.get(to_japanese["Location"]))
 
 
 
@@ -305,7 +306,7 @@ def test_register_page_shows_the_form(client, site):
     for field in ("name", "kana", "phone", "email", "age_band", "ward", "device", "accessibility_needs",
                   "consent"):
         assert f'name="{field}"' in html
-    assert '<form method="post" action="#form-errors" novalidate>' in html
+    assert '<form method="post" action="#form-errors" id="registration-form" novalidate>' in html
 
 
 def test_register_page_for_a_full_session_offers_the_waiting_list(client, site):
@@ -315,7 +316,7 @@ def test_register_page_for_a_full_session_offers_the_waiting_list(client, site):
     html = text(client.get(register_url(session)))
 
     assert "この日程は満席です。" in html
-    assert "キャンセル待ちに申し込む" in html
+    assert "今お申し込みいただくとキャンセル待ちになります。" in html  # the review's button: キャンセル待ちに申し込む
 
 
 def test_register_page_of_another_courses_session_is_404(client, site):
@@ -381,7 +382,7 @@ def test_confirmation_page_in_english(client, site):
     assert registration.participant.language == "en"
     html = text(response)
     assert response.redirect_chain[-1][0] == manage_url(registration, "en")
-    assert '<html lang="en">' in html
+    assert '<html lang="en" class=' in html
     assert "You are registered" in html
     assert when(session, "en") in html
     assert "Open the map" in html

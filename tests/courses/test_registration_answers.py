@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def form_data(**overrides) -> dict:
-    data = {"booking_for": "self", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
+    data = {"step": "register",  # the review page's final button; without it a valid form shows the review
+            "booking_for": "self", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
             "email": "", "device": "", "accessibility_needs": "", "consent": "on"}
     return {key: value for key, value in (data | overrides).items() if value is not None}
 
@@ -100,3 +101,16 @@ def test_a_failed_submit_says_error_in_the_title_and_opens_at_the_summary(client
     assert 'value="川崎 花子"' in html  # what was typed is kept
     english = client.post(f"/en/sessions/{session.pk}/register/", form_data()).content.decode()
     assert "<title>Error: Register" in english
+
+
+def test_the_phone_booking_form_takes_a_latin_name_without_kana(site):
+    """Same rule for the call centre (PhoneBookingForm subclasses the form): no review step there, staff read the
+    answers back on the phone."""
+    from courses.admin.forms import PhoneBookingForm
+
+    form = PhoneBookingForm(data=form_data(name="Ｍａｒｉａ　Ｇａｒｃｉａ", kana="", age_band="65-69", ward="outside",
+                                           language="en"))
+    assert form.is_valid(), form.errors
+    assert (form.cleaned_data["name"], form.cleaned_data["kana"]) == ("Maria Garcia", "")
+    japanese = PhoneBookingForm(data=form_data(kana="", age_band="65-69", ward="outside", language="ja"))
+    assert not japanese.is_valid() and "kana" in japanese.errors

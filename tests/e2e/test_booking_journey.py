@@ -17,6 +17,7 @@ def fill_and_submit(page, *, name, kana, phone):
     page.select_option("#id_ward", "outside")
     page.check("#id_consent")
     page.click("main form button[type=submit]")
+    page.click("main form button[name=step][value=register]")  # the review page (入力内容の確認)
 
 
 def test_book_fill_waitlist_cancel_and_promotion(live_server, phone_page, site):
@@ -107,6 +108,7 @@ def test_family_member_books_for_a_parent(live_server, phone_page, site):
     page.fill("#id_booker_phone", "080-1234-0000")
     page.check("#id_consent")
     page.click("main form button[type=submit]")
+    page.click("main form button[name=step][value=register]")  # the review page (入力内容の確認)
 
     assert page.locator("h1").inner_text() == "You are registered"
     assert "Booked by Kawasaki Hanako for Kawasaki Tome." in page.content()

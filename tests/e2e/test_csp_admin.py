@@ -130,6 +130,7 @@ def test_the_public_site_works_under_the_strict_policy(live_server, browser, sit
         page.select_option("#id_ward", "declined")
         page.check("#id_consent")
         page.click("main form button[type=submit]")
+        page.click("main form button[name=step][value=register]")  # the review page (入力内容の確認)
         page.wait_for_load_state("networkidle")
 
         registration = Registration.objects.get(session=session)
