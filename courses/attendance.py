@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from cms.audit import log
 from cms.normalize import normalize_kana, normalize_name
 from courses.models import Participant, Registration, Session
-from courses.services import RegistrationError
+from courses.services import RegistrationError, retry_on_reference_collision
 from partners.models import Ward
 
 # How long after a session ends its attendance can still be entered (paper sign-in sheets).
@@ -68,7 +68,8 @@ class NotAWalkIn(AttendanceError):
 
 
 class WalkInDetailsMissing(AttendanceError):
-    message = _("Please choose the age band and the ward of the walk-in.")
+    message = _("Please choose the walk-in's age band (or “Not given”) and where they live: a ward, “Outside the "
+                "city” or “Not given”.")
 
 
 def attendance_window(session: Session) -> tuple[datetime, datetime]:
@@ -161,22 +162,30 @@ def _resolve_ward(ward) -> Ward | None:
         return None
 
 
-def add_walk_in(*, session: Session, age_band: str, ward, name: str = "", kana: str = "", actor=None,
-                now: datetime | None = None) -> Registration:
+WALK_IN_RESIDENCES = (Participant.Residence.CITY, Participant.Residence.OUTSIDE, Participant.Residence.DECLINED)
+
+
+@retry_on_reference_collision
+def add_walk_in(*, session: Session, age_band: str | None, ward=None, residence: str | None = None, name: str = "",
+                kana: str = "", actor=None, now: datetime | None = None) -> Registration:
     """Record someone who came without booking: a new participant (no contact data) attending the session.
 
-    Age band and ward are required (they are what the statistics need); the name is optional. Allowed when the
-    session is full: the person is in the room. Counts as attendance.
+    Age band and residence are required (they are what the statistics need), each with an explicit "not given":
+    `age_band` is a band or Participant.AgeBand.NOT_GIVEN (""), never None; `residence` is city (with its `ward`),
+    outside or declined (without a ward). Without `residence`, a ward means city and no ward is refused. The name
+    is optional. Allowed when the session is full: the person is in the room. Counts as attendance.
     """
     ward = _resolve_ward(ward)
-    valid_bands = {value for value in Participant.AgeBand.values if value}
-    if age_band not in valid_bands or ward is None:
+    if residence is None and ward is not None:
+        residence = Participant.Residence.CITY
+    if (age_band not in Participant.AgeBand.values or residence not in WALK_IN_RESIDENCES
+            or (ward is not None) != (residence == Participant.Residence.CITY)):
         raise WalkInDetailsMissing()
     with transaction.atomic():
         session = _lock_session(session.pk)
         _check_window(session, now)
         person = Participant.objects.create(name=normalize_name(name), kana=normalize_kana(kana),
-                                            age_band=age_band, ward=ward)
+                                            age_band=age_band, ward=ward, residence=residence)
         registration = Registration.objects.create(
             session=session, participant=person, status=Status.ATTENDED, channel=Registration.Channel.WALK_IN,
             booked_by=Registration.BookedBy.STAFF, created_by=_user(actor), confirmed_at=timezone.now())
@@ -239,9 +248,9 @@ def enter_paper_sheet(*, session: Session, marks: list[tuple[Registration, bool 
 
     `marks`: (registration, attended) with attended True, False, None (unmarked) or IF_UNMARKED — attended only if
     nobody marked the person at the door meanwhile (their mark there is kept). `walk_ins`: the sheet's extra rows
-    (age_band, ward, name, kana). Locks the session, then its registrations (the services' lock order), and goes
-    through mark_attendance and add_walk_in; on any refusal every refused row gets its message and the whole
-    transaction is rolled back. `marks` counts the registrations whose status changed."""
+    (age_band, ward, residence, name, kana; see add_walk_in). Locks the session, then its registrations (the
+    services' lock order), and goes through mark_attendance and add_walk_in; on any refusal every refused row gets
+    its message and the whole transaction is rolled back. `marks` counts the registrations whose status changed."""
     result = PaperSheetResult()
     with transaction.atomic():
         Session.objects.select_for_update().filter(pk=session.pk).first()
@@ -258,8 +267,8 @@ def enter_paper_sheet(*, session: Session, marks: list[tuple[Registration, bool 
                 result.mark_errors[index] = exc.message
         for index, row in enumerate(walk_ins):
             try:
-                add_walk_in(session=session, age_band=row["age_band"], ward=row["ward"], name=row["name"],
-                            kana=row["kana"], actor=actor)
+                add_walk_in(session=session, age_band=row["age_band"], ward=row["ward"],
+                            residence=row.get("residence"), name=row["name"], kana=row["kana"], actor=actor)
                 result.walk_ins += 1
             except AttendanceError as exc:
                 result.walk_in_errors[index] = exc.message

@@ -1,15 +1,22 @@
 """Importing support-desk consultations from a spreadsheet (XLSX or CSV) with a preview first, all or nothing, one
 audit entry per file, and a warning when the very same file was imported before. The rows are checked by
-outreach.resources.ConsultationResource with the rules of outreach.consultations."""
+outreach.resources.ConsultationResource with the rules of outreach.consultations.
+
+Exporting them in the same columns, every answer written out (答えたくない, 市外; never a blank cell), so that an
+exported file imports again as it is."""
 
 import hashlib
+import tempfile
+from datetime import date
 
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 from wagtail.models import ModelLogEntry
 
 from cms.audit import log
 from courses import spreadsheets
-from outreach.consultations import IMPORTED
+from outreach.consultations import EXPORTED, IMPORTED
 from outreach.resources import ConsultationResource, run_import
 
 
@@ -43,6 +50,28 @@ def import_consultations(table: spreadsheets.Table, *, user, filename: str = "",
     if not report.ok:
         raise spreadsheets.ImportRefused(report)
     return report
+
+
+def export_consultations(queryset: QuerySet, *, user, fmt: str, filters: dict | None = None,
+                         today: date | None = None) -> spreadsheets.Export:
+    """`queryset` (consultations, with their topics prefetched: consultations.with_details) as CSV or XLSX in the
+    import's columns and the user's language; logged before the first byte is produced."""
+    if fmt not in spreadsheets.FORMATS:
+        raise ValueError(fmt)
+    count = queryset.count()
+    log(spreadsheets.audit_target(user, set()), EXPORTED, user=_user(user),
+        data={"format": fmt, "rows": count, "filters": filters or {}})
+    resource = ConsultationResource(user=user)
+    headers = resource.get_export_headers()
+    rows = (resource.export_resource(consultation) for consultation in queryset.iterator(chunk_size=2000))
+    filename = f"dekiru-consultations-{(today or timezone.localdate()).isoformat()}.{fmt}"
+    if fmt == "csv":
+        return spreadsheets.Export(filename, spreadsheets.CSV_CONTENT_TYPE, count,
+                                   chunks=spreadsheets.csv_chunks(headers, rows))
+    stream = tempfile.TemporaryFile()
+    spreadsheets.write_xlsx(headers, rows, stream, title="consultations")
+    stream.seek(0)
+    return spreadsheets.Export(filename, spreadsheets.XLSX_CONTENT_TYPE, count, file=stream)
 
 
 def _user(actor):

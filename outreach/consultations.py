@@ -24,12 +24,13 @@ from partners.models import Ward
 RECORDED = "outreach.consultation.recorded"
 CHANGED = "outreach.consultation.changed"
 IMPORTED = "outreach.consultation.imported"
+EXPORTED = "outreach.consultation.exported"
 LOG_ACTIONS = {RECORDED: gettext_lazy("Support-desk consultation recorded"),
                CHANGED: gettext_lazy("Support-desk consultation changed"),
-               IMPORTED: gettext_lazy("Support-desk consultations imported")}
+               IMPORTED: gettext_lazy("Support-desk consultations imported"),
+               EXPORTED: gettext_lazy("Support-desk consultations exported")}
 
 IMPORT_KIND = "consultations"
-DEFAULT_DURATION = 15
 MIN_DURATION, MAX_DURATION = 1, 600
 AGE_BANDS = {code for code, _label in AGE_BAND_CHOICES}
 
@@ -37,11 +38,15 @@ AGE_BANDS = {code for code, _label in AGE_BAND_CHOICES}
 # --- The rules ------------------------------------------------------------------------------------------------
 
 
+RESIDENCES = (Consultation.Residence.CITY, Consultation.Residence.OUTSIDE, Consultation.Residence.DECLINED)
+
+
 def consultation_errors(*, date: Date | None, place: str | None, place_ward: Ward | None, age_band: str | None,
-                        residence_ward: Ward | None, topics, outcome: str | None, duration_minutes: int | None,
-                        today: Date | None = None) -> dict[str, list[str]]:
-    """Every problem of a consultation, keyed by field name (empty when it may be saved). The ward of residence
-    is optional (not given, or from outside the city); an empty age band means "not given"."""
+                        residence_ward: Ward | None, residence: str | None, topics, outcome: str | None,
+                        duration_minutes: int | None, today: Date | None = None) -> dict[str, list[str]]:
+    """Every problem of a consultation, keyed by field name (empty when it may be saved). `residence` is required:
+    city (with its `residence_ward`), outside the city, or declined ("not given", without a ward); an empty age
+    band means "not given" (the callers ask for it explicitly)."""
     today = today or timezone.localdate()
     errors: dict[str, list[str]] = {}
 
@@ -60,6 +65,10 @@ def consultation_errors(*, date: Date | None, place: str | None, place_ward: War
         add("place_ward", _("Give the ward where the consultation took place."))
     if age_band and age_band not in AGE_BANDS:
         add("age_band", _("“%(value)s” is not an age band.") % {"value": age_band})
+    if residence not in RESIDENCES:
+        add("residence", _("Give where the person lives: a ward, “Outside the city” or “Not given”."))
+    elif (residence == Consultation.Residence.CITY) != (residence_ward is not None):
+        add("residence", _("Give the ward of residence for a person from the city, and none otherwise."))
     if not list(topics or ()):
         add("topics", _("Give at least one topic."))
     if not outcome:
@@ -83,7 +92,8 @@ def _check(**fields) -> None:
 def _log_data(consultation: Consultation, topics) -> dict:
     return {"date": consultation.date.isoformat(), "place": consultation.place,
             "place_ward": consultation.place_ward_id, "age_band": consultation.age_band,
-            "residence_ward": consultation.residence_ward_id, "topics": sorted(topic.pk for topic in topics),
+            "residence_ward": consultation.residence_ward_id, "residence": consultation.residence,
+            "topics": sorted(topic.pk for topic in topics),
             "outcome": consultation.outcome, "duration_minutes": consultation.duration_minutes}
 
 
@@ -95,32 +105,32 @@ def _user(actor):
 
 
 def record_consultation(*, date: Date, place: str, place_ward: Ward, age_band: str, residence_ward: Ward | None,
-                        topics, outcome: str, duration_minutes: int, actor) -> Consultation:
+                        residence: str, topics, outcome: str, duration_minutes: int, actor) -> Consultation:
     """Save one consultation as recorded at the desk, with its topics, and log it. Raises ValidationError (keyed
     by field) when it breaks a rule of `consultation_errors`."""
     topics = list(topics)
     _check(date=date, place=place, place_ward=place_ward, age_band=age_band, residence_ward=residence_ward,
-           topics=topics, outcome=outcome, duration_minutes=duration_minutes)
+           residence=residence, topics=topics, outcome=outcome, duration_minutes=duration_minutes)
     with transaction.atomic():
         consultation = Consultation.objects.create(
             date=date, place=place, place_ward=place_ward, age_band=age_band or "", residence_ward=residence_ward,
-            outcome=outcome, duration_minutes=duration_minutes, recorded_by=_user(actor))
+            residence=residence, outcome=outcome, duration_minutes=duration_minutes, recorded_by=_user(actor))
         consultation.topics.set(topics)
         log(consultation, RECORDED, user=_user(actor), data=_log_data(consultation, topics))
     return consultation
 
 
 def update_consultation(*, consultation: Consultation, date: Date, place: str, place_ward: Ward, age_band: str,
-                        residence_ward: Ward | None, topics, outcome: str, duration_minutes: int,
+                        residence_ward: Ward | None, residence: str, topics, outcome: str, duration_minutes: int,
                         actor) -> Consultation:
     """Correct a recorded consultation (same rules as recording it); logs what it was changed to."""
     topics = list(topics)
     _check(date=date, place=place, place_ward=place_ward, age_band=age_band, residence_ward=residence_ward,
-           topics=topics, outcome=outcome, duration_minutes=duration_minutes)
+           residence=residence, topics=topics, outcome=outcome, duration_minutes=duration_minutes)
     with transaction.atomic():
         locked = Consultation.objects.select_for_update().get(pk=consultation.pk)
         locked.date, locked.place, locked.place_ward = date, place, place_ward
-        locked.age_band, locked.residence_ward = age_band or "", residence_ward
+        locked.age_band, locked.residence_ward, locked.residence = age_band or "", residence_ward, residence
         locked.outcome, locked.duration_minutes = outcome, duration_minutes
         locked.save()
         locked.topics.set(topics)
@@ -138,13 +148,13 @@ class UsualPlace:
 
 
 def usual_place(user) -> UsualPlace:
-    """Where `user` usually works: the place and ward of the consultation they recorded last; the first time, a
-    ward office in the first ward."""
+    """Where `user` usually works: the place and ward of the consultation they recorded last. The first time,
+    nothing: the place feeds the figures, so it is chosen, never guessed (no first ward by default)."""
     last = (Consultation.objects.filter(recorded_by=user).select_related("place_ward")
             .order_by("-created_at", "-pk").first()) if getattr(user, "pk", None) else None
     if last is not None:
         return UsualPlace(last.place, last.place_ward)
-    return UsualPlace(Consultation.Place.WARD_OFFICE, Ward.objects.order_by("sort_order", "code").first())
+    return UsualPlace("", None)
 
 
 def with_details(queryset: QuerySet) -> QuerySet:
@@ -167,6 +177,7 @@ class ConsultationFilters:
     date_to: Date | None = None
     place_ward: Ward | None = None
     residence_ward: Ward | None = None
+    residence: str = ""  # outside / declined / city (any ward); a ward filter is residence_ward
     place: str = ""
     outcome: str = ""
     topic: ConsultationTopic | None = None
@@ -182,6 +193,8 @@ def filter_consultations(filters: ConsultationFilters) -> QuerySet:
         queryset = queryset.filter(place_ward=filters.place_ward)
     if filters.residence_ward:
         queryset = queryset.filter(residence_ward=filters.residence_ward)
+    if filters.residence:
+        queryset = queryset.filter(residence=filters.residence)
     if filters.place:
         queryset = queryset.filter(place=filters.place)
     if filters.outcome:

@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cms.i18n import localized
+from courses.models import Participant
 
 
 class SkillItem(models.Model):
@@ -63,6 +64,8 @@ class Consultation(models.Model):
         COMMUNITY_CENTRE = "community_centre", _("Community centre")
         OUTREACH_EVENT = "outreach_event", _("Outreach event")
 
+    Residence = Participant.Residence
+
     class Outcome(models.TextChoices):
         SOLVED = "solved", _("Solved")
         REFERRED_CLASS = "referred_class", _("Referred to a class")
@@ -75,6 +78,10 @@ class Consultation(models.Model):
     age_band = models.CharField(_("age band"), max_length=6, choices=AGE_BAND_CHOICES, blank=True)
     residence_ward = models.ForeignKey("partners.Ward", on_delete=models.PROTECT, null=True, blank=True,
                                        related_name="consultations", verbose_name=_("ward of residence"))
+    # As on participants: a ward of the city (residence_ward says which), outside the city or "not given" are three
+    # answers; blank only on consultations recorded before the question had them (a ward then meant the city).
+    residence = models.CharField(_("residence"), max_length=10, choices=Participant.Residence.choices, blank=True,
+                                 help_text=_("A ward of the city, outside the city, or prefer not to say."))
     topics = models.ManyToManyField(ConsultationTopic, related_name="consultations", verbose_name=_("topics"))
     outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome.choices)
     duration_minutes = models.PositiveSmallIntegerField(_("length (minutes)"), default=15)

@@ -35,9 +35,10 @@ from courses.resources import (
     WholeNumberWidget,
     fold,
     fold_age_band,
+    in_both_languages,
     is_blank,
 )
-from outreach.consultations import DEFAULT_DURATION, IMPORT_KIND, consultation_errors
+from outreach.consultations import IMPORT_KIND, consultation_errors
 from outreach.models import (
     AGE_BAND_CHOICES,
     SURVEY_BAND_CHOICES,
@@ -162,7 +163,9 @@ AGE_BAND_SYNONYMS = {
     "u20": ("0-19", "-19", "19以下", "20未満", "under20", "0〜19"),
     "85+": ("85以上", "85-", "85〜", "85+", "85over", "85andolder"),
 }
-NOT_GIVEN_SYNONYMS = ("不明", "無回答", "未回答", "回答なし", "notgiven", "unknown", "-", "―", "ー")
+# An explicit "not given" (age band or where the person lives), besides its labels in both languages.
+NOT_GIVEN_SYNONYMS = ("答えたくない", "回答しない", "答えない", "不明", "無回答", "未回答", "回答なし", "not given",
+                      "declined", "prefer not to say", "no answer", "unknown", "-", "―", "ー")
 SURVEY_BAND_SYNONYMS = {
     **{f"{decade}-{decade + 9}": (f"{decade}代",) for decade in range(20, 80, 10)},
     "80+": ("80以上", "80-", "80〜", "80over", "80andolder", "80代以上"),
@@ -179,16 +182,36 @@ OUTCOME_SYNONYMS = {
     Consultation.Outcome.REFERRED_ELSEWHERE: ("他機関案内", "他機関を案内", "他機関紹介", "他の窓口を案内",
                                               "referred", "elsewhere"),
 }
-OUTSIDE_CITY = {fold(text) for text in ("市外", "不明", "無回答", "outside the city", "unknown", "-", "―")}
+OUTSIDE_CITY_SYNONYMS = ("市外", "市外在住", "outside", "outside the city")
+# What an export writes for where the person lives when it was never asked (consultations recorded before the
+# question had "outside the city" and "not given" as answers of their own): refused on import, as a new
+# consultation must say which (the column's cell is read by prefix, so "記録なし (…)" is recognised too).
+NOT_RECORDED_PREFIXES = ("記録なし", "notrecorded")
 SOURCE_SYNONYMS = {
     InternetUsageRate.Source.NATIONAL: ("全国", "国", "総務省", "通信利用動向調査", "national"),
     InternetUsageRate.Source.CITY: ("市", "市独自", "市調査", "city"),
 }
 
 
+class ConsultationAgeBandWidget(ChoiceWidget):
+    """An age band, or an explicit “prefer not to say” (stored as "", "not given"), written out as 答えたくない /
+    Prefer not to say, never as a blank cell. A blank cell is no answer at all: `clean` gives None, which the
+    row refuses."""
+
+    blank_is_an_answer = True
+
+    def __init__(self):
+        super().__init__([*AGE_BAND_CHOICES, ("", Consultation.Residence.DECLINED.label)],
+                         synonyms={**AGE_BAND_SYNONYMS, "": NOT_GIVEN_SYNONYMS}, fold_value=fold_age_band)
+
+    def render(self, value, obj=None, **kwargs):
+        if value == "":
+            return str(Consultation.Residence.DECLINED.label)
+        return super().render(value, obj, **kwargs)
+
+
 def age_band_widget() -> ChoiceWidget:
-    return ChoiceWidget([*AGE_BAND_CHOICES, ("", gettext_lazy("Not given"))],
-                        synonyms={**AGE_BAND_SYNONYMS, "": NOT_GIVEN_SYNONYMS}, fold_value=fold_age_band)
+    return ConsultationAgeBandWidget()
 
 
 class OutreachResource(SpreadsheetResource):
@@ -225,7 +248,8 @@ class ConsultationResource(OutreachResource):
     """Support-desk consultations, one row each; every row adds a consultation recorded by the importing user."""
 
     kind = IMPORT_KIND
-    required_columns = (("date",), ("place",), ("place_ward",), ("topics",), ("outcome",))
+    required_columns = (("date",), ("place",), ("place_ward",), ("age_band",), ("residence_ward",), ("topics",),
+                        ("outcome",))
 
     date = OutreachColumn("date", label=gettext_lazy("Date"), header_ja="日付", widget=LocalDateWidget(),
                           aliases=("相談日", "実施日"))
@@ -236,8 +260,9 @@ class ConsultationResource(OutreachResource):
                                 aliases=("place ward", "実施区名", "実施区コード", "相談区"))
     age_band = OutreachColumn("age_band", label=gettext_lazy("Age band"), header_ja="年齢階級",
                               widget=age_band_widget(), aliases=("年齢", "年代", "age"))
+    # A ward, 市外 (outside the city) or 答えたくない (not given): Consultation.residence_ward and .residence.
     residence_ward = OutreachColumn("residence_ward", label=gettext_lazy("Ward of residence"), header_ja="居住区",
-                                    aliases=("residence", "お住まいの区", "住所区"))
+                                    aliases=("residence", "お住まいの区", "住所区", "お住まい", "住まい"))
     topics = OutreachColumn("topics", label=gettext_lazy("Topics"), header_ja="相談内容",
                             aliases=("topic", "内容", "相談分野"))
     outcome = OutreachColumn("outcome", label=gettext_lazy("Outcome"), header_ja="結果",
@@ -259,6 +284,44 @@ class ConsultationResource(OutreachResource):
         self.topic_names = topic_index()
         self.today = timezone.localdate(self.now)
         self.pending: list[dict] = []
+        residence = Consultation.Residence
+        self.residence_answers = {}
+        for code, names in ((residence.OUTSIDE, OUTSIDE_CITY_SYNONYMS), (residence.DECLINED, NOT_GIVEN_SYNONYMS)):
+            for name in (*names, *in_both_languages(residence(code).label)):
+                if fold(name):
+                    self.residence_answers.setdefault(fold(name), code)
+
+    # --- export ---
+
+    def dehydrate_place_ward(self, consultation):
+        return str(consultation.place_ward)
+
+    def dehydrate_residence_ward(self, consultation):
+        """The ward, 市外 / Outside the city, 答えたくない / Prefer not to say; 記録なし / Not recorded for a
+        consultation recorded before the question had these answers. Never a blank cell."""
+        if consultation.residence_ward_id:
+            return str(consultation.residence_ward)
+        return str(Consultation.Residence(consultation.residence).label)
+
+    def dehydrate_topics(self, consultation):
+        return "、".join(str(topic) for topic in consultation.topics.all())
+
+    # --- import ---
+
+    def find_residence(self, values: dict, errors: RowErrors) -> tuple[Ward | None, str | None]:
+        """(ward, Consultation.Residence) from the cell: a ward, outside the city or not given. A blank cell, or
+        “not recorded”, is refused: every consultation says where the person lives, even if only “not given”."""
+        text = values.get("residence_ward") or ""
+        folded = fold(text)
+        if not folded or folded.startswith(NOT_RECORDED_PREFIXES):
+            errors.add("residence_ward", _("Give where the person lives: a ward, “%(outside)s” or “%(declined)s”.")
+                       % {"outside": Consultation.Residence.OUTSIDE.label,
+                          "declined": Consultation.Residence.DECLINED.label})
+            return None, None
+        if folded in self.residence_answers:
+            return None, self.residence_answers[folded]
+        ward = self.find_ward(values, "residence_ward", errors)
+        return ward, Consultation.Residence.CITY if ward else None
 
     def find_topics(self, values: dict, errors: RowErrors) -> list[ConsultationTopic]:
         topics: list[ConsultationTopic] = []
@@ -280,18 +343,21 @@ class ConsultationResource(OutreachResource):
 
     def plan_row(self, values, errors, *, number):
         place_ward = self.find_ward(values, "place_ward", errors)
-        residence_text = values.get("residence_ward") or ""
-        residence_ward = None
-        if residence_text and fold(residence_text) not in OUTSIDE_CITY:
-            residence_ward = self.find_ward(values, "residence_ward", errors)
+        residence_ward, residence = self.find_residence(values, errors)
+        if values.get("age_band") is None and "age_band" not in errors:
+            errors.add("age_band", _("Give the age band, or “%(declined)s”.")
+                       % {"declined": Consultation.Residence.DECLINED.label})
         topics = self.find_topics(values, errors)
         duration = values.get("duration_minutes")
+        if duration is None and "duration_minutes" not in errors:  # it feeds the consultation minutes: no default
+            errors.add("duration_minutes", _("Give the length in minutes (1 to 600)."))
         fields = {"date": values.get("date"), "place": values.get("place"), "place_ward": place_ward,
-                  "age_band": values.get("age_band") or "", "residence_ward": residence_ward, "topics": topics,
+                  "age_band": values.get("age_band") or "", "residence_ward": residence_ward,
+                  "residence": residence, "topics": topics,
                   "outcome": values.get("outcome"),
-                  "duration_minutes": DEFAULT_DURATION if duration is None and "duration_minutes" not in errors
-                  else duration}
+                  "duration_minutes": duration}
         for key, messages in consultation_errors(**fields, today=self.today).items():
+            key = "residence_ward" if key == "residence" else key  # one column holds both
             if key not in errors:  # a cell that could not be read is reported once
                 for message in messages:
                     errors.add(key, message)
@@ -308,7 +374,8 @@ class ConsultationResource(OutreachResource):
         user = self.user if getattr(self.user, "is_authenticated", False) else None
         consultations = Consultation.objects.bulk_create(
             [Consultation(date=row["date"], place=row["place"], place_ward=row["place_ward"],
-                          age_band=row["age_band"], residence_ward=row["residence_ward"], outcome=row["outcome"],
+                          age_band=row["age_band"], residence_ward=row["residence_ward"],
+                          residence=row["residence"], outcome=row["outcome"],
                           duration_minutes=row["duration_minutes"], recorded_by=user) for row in self.pending],
             batch_size=BATCH)
         through = Consultation.topics.through
@@ -338,13 +405,13 @@ def template_workbook(stream) -> None:
     choices = {
         "place": [str(label) for _code, label in Consultation.Place.choices],
         "place_ward": [f"{ward.name} ({ward.code})" for ward in Ward.objects.all()],
-        "age_band": [str(label) for _code, label in AGE_BAND_CHOICES] + [str(_("(blank: not given)"))],
-        "residence_ward": [ward.name for ward in Ward.objects.all()] + [str(_("(blank: not given or outside the "
-                                                                               "city)"))],
+        "age_band": [str(label) for _code, label in AGE_BAND_CHOICES] + [str(Consultation.Residence.DECLINED.label)],
+        "residence_ward": [ward.name for ward in Ward.objects.all()]
+        + [str(Consultation.Residence.OUTSIDE.label), str(Consultation.Residence.DECLINED.label)],
         "topics": [str(topic) for topic in ConsultationTopic.objects.all()]
         + [str(_("(several: separate them with 、 or ;)"))],
         "outcome": [str(label) for _code, label in Consultation.Outcome.choices],
-        "duration_minutes": [str(_("1 to 600 (blank: %(default)d)") % {"default": DEFAULT_DURATION})],
+        "duration_minutes": [str(_("1 to 600"))],
         "date": [str(_("2025-04-01, 2025/4/1 or 2025年4月1日"))],
     }
     keys = list(columns)

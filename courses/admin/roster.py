@@ -32,9 +32,9 @@ from wagtail.admin.viewsets.base import ViewSet
 
 from courses import attendance, privacy
 from courses.admin.call_centre import can_use_call_centre
+from courses.forms import DECLINED, ResidenceField, StaffResidenceField
 from courses.models import Participant, Registration, Session
 from partners import permissions
-from partners.models import Ward
 
 URL_NAMESPACE = "roster"
 VIEW_PERMISSIONS = ("courses.view_session", "courses.view_registration")
@@ -85,8 +85,16 @@ def person_label(registration: Registration, *, show_names: bool) -> str:
         return person.name
     if registration.channel == Registration.Channel.WALK_IN:
         return _("Walk-in (%(age_band)s, %(ward)s)") % {
-            "age_band": person.get_age_band_display(), "ward": person.ward or "-"}
+            "age_band": person.get_age_band_display(), "ward": residence_label(person)}
     return str(person)
+
+
+def residence_label(person: Participant) -> str:
+    """Where a person lives, as the roster shows it: the ward, "Outside the city", "Prefer not to say", or "-"
+    when it was never asked."""
+    if person.ward_id:
+        return str(person.ward)
+    return str(person.get_residence_display()) if person.residence else "-"
 
 
 class RosterGroups:
@@ -124,19 +132,40 @@ def closed_reason(session: Session) -> str:
 
 
 def _age_band_choices():
-    return [("", gettext_lazy("Choose…")), *[(v, label) for v, label in Participant.AgeBand.choices if v]]
+    return [("", gettext_lazy("Please choose")), *[(v, label) for v, label in Participant.AgeBand.choices if v],
+            (DECLINED, Participant.AgeBand.NOT_GIVEN.label)]
 
 
 class WalkInForm(forms.Form):
-    """Someone who came without booking: age band and ward for the statistics, the name only if they give it."""
+    """Someone who came without booking: age band and where they live for the statistics, the name only if they
+    give it. Both answers start empty and are required, each with an explicit "Not given" (and "Outside the city"
+    for where they live), stored as on the public registration form (courses.forms.RegistrationForm)."""
 
-    age_band = forms.ChoiceField(label=gettext_lazy("Age band"), choices=_age_band_choices)
-    ward = forms.ModelChoiceField(label=gettext_lazy("Ward of residence"), queryset=Ward.objects.all(),
-                                  empty_label=gettext_lazy("Choose…"))
+    age_band = forms.ChoiceField(
+        label=gettext_lazy("Age band"), choices=_age_band_choices,
+        error_messages={"required": gettext_lazy("Choose the age band (or “Not given”).")})
+    ward = StaffResidenceField(
+        label=gettext_lazy("Where they live"),
+        error_messages={"required": gettext_lazy("Choose the ward, “Outside the city” or “Not given”."),
+                        "invalid_choice": gettext_lazy("Choose the ward, “Outside the city” or “Not given”.")})
     name = forms.CharField(label=gettext_lazy("Name (optional)"), max_length=100, required=False)
     kana = forms.CharField(label=gettext_lazy("Name in kana (optional)"), max_length=100, required=False)
 
+    def clean_age_band(self):
+        """The stored band; "Not given" is stored as no band."""
+        value = self.cleaned_data["age_band"]
+        return Participant.AgeBand.NOT_GIVEN.value if value == DECLINED else value
 
+    def walk_in(self) -> dict:
+        """The arguments of attendance.add_walk_in (age_band, ward, residence, name, kana)."""
+        data = self.cleaned_data
+        answer = data["ward"]
+        if answer in ResidenceField.OTHER_ANSWERS:
+            ward, residence = None, answer
+        else:
+            ward, residence = self.fields["ward"].chosen_ward, Participant.Residence.CITY.value
+        return {"age_band": data["age_band"], "ward": ward, "residence": residence, "name": data["name"],
+                "kana": data["kana"]}
 
 
 def walk_in_formset(*args, rows: int = PAPER_WALK_IN_ROWS, **kwargs):
@@ -350,12 +379,10 @@ class WalkInView(RosterView):
         self.load_session()
         form = WalkInForm(request.POST)
         if not form.is_valid():
-            messages.error(request, _("The walk-in was not added: choose the age band and the ward."))
+            messages.error(request, _("The walk-in was not added: choose the age band and where they live."))
             return self.render_roster(walk_in_form=form, status=400)
-        data = form.cleaned_data
         try:
-            registration = attendance.add_walk_in(session=self.session, age_band=data["age_band"], ward=data["ward"],
-                                                  name=data["name"], kana=data["kana"], actor=request.user)
+            registration = attendance.add_walk_in(session=self.session, **form.walk_in(), actor=request.user)
         except attendance.AttendanceError as exc:
             messages.error(request, exc.message)
             return self.render_roster(walk_in_form=form, status=400)
@@ -464,7 +491,7 @@ class PaperEntryView(RosterBaseView):
         rows = [row for row in formset if row.has_changed()]
         result = attendance.enter_paper_sheet(
             session=self.session, marks=[(registration, attended) for registration, _name, attended in changes],
-            walk_ins=[row.cleaned_data for row in rows], actor=self.request.user)
+            walk_ins=[row.walk_in() for row in rows], actor=self.request.user)
         for index, message in result.mark_errors.items():
             form.add_error(changes[index][1], message)
         for index, message in result.walk_in_errors.items():

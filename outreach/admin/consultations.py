@@ -1,8 +1,11 @@
 """Admin: /admin/outreach/consultations/ -- support-desk consultations (デジタル相談).
 
 - new/: the entry form for ward-office and call-centre staff: today's date and the user's usual place filled in,
-  age band, topics and outcome to pick; after saving, the empty form again with the user's entries of today below.
-- the list, with filters (dates, wards, place, outcome, topic), and correcting an entry (change permission).
+  age band, where they live, topics, outcome and length to pick (nothing preselected); after saving, the empty
+  form again with the user's entries of today below.
+- the list, with filters (dates, wards, where they live, place, outcome, topic), and correcting an entry (change
+  permission).
+- export/?format=xlsx|csv: the consultations listed (the list's filters), in the import's columns.
 - import/: a spreadsheet of consultations (XLSX or CSV), previewed, then added all at once or not at all;
   template.xlsx: an empty workbook with the columns.
 
@@ -15,7 +18,7 @@ import io
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import include, path, reverse
 from django.utils import timezone
@@ -87,8 +90,7 @@ class EntryView(ConsultationView):
         usual = consultations.usual_place(self.request.user)
         return ConsultationForm(initial={
             "date": timezone.localdate(), "place": usual.place,
-            "place_ward": usual.place_ward.pk if usual.place_ward else None,
-            "duration_minutes": consultations.DEFAULT_DURATION})
+            "place_ward": usual.place_ward.pk if usual.place_ward else None})
 
     def show(self, form, status=200):
         focus = form.focus()
@@ -157,6 +159,25 @@ class IndexView(ConsultationView):
         return self.render(form=form, page=page, query=query.urlencode())
 
 
+class ExportView(ConsultationView):
+    """GET ?format=xlsx|csv and the list's filters: the consultations listed, in the import's columns."""
+
+    def get(self, request):
+        fmt = request.GET.get("format", "")
+        if fmt not in spreadsheets.FORMATS:
+            return HttpResponseBadRequest(_("Unknown format."))
+        form = ConsultationFilterForm(request.GET)
+        filters = {key: str(value) for key, value in form.cleaned_data.items() if value} if form.is_valid() else {}
+        result = consultation_import.export_consultations(
+            consultations.filter_consultations(form.filters()), user=request.user, fmt=fmt, filters=filters)
+        if result.chunks is not None:
+            response = StreamingHttpResponse(result.chunks, content_type=result.content_type)
+            response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
+            return response
+        return FileResponse(result.file, as_attachment=True, filename=result.filename,
+                            content_type=result.content_type)
+
+
 # --- Import -------------------------------------------------------------------------------------------------------
 
 
@@ -168,8 +189,9 @@ def import_columns() -> dict:
 
 IMPORT_HELP = gettext_lazy(
     "One row per consultation. Places, age bands and outcomes in Japanese or English; the ward by its name or its "
-    "6-digit code; several topics in one cell separated by 、 or ;. An empty length counts as 15 minutes. "
-    "Every row is added: import a file once.")
+    "6-digit code; several topics in one cell separated by 、 or ;. The age band and where the person lives are "
+    "needed on every row: a ward, 市外 (outside the city) or 答えたくない (not given); a blank cell is refused. "
+    "An empty length counts as 15 minutes. Every row is added: import a file once.")
 
 
 class ImportView(ConsultationView):
@@ -259,6 +281,7 @@ class TemplateView(ConsultationView):
 urlpatterns = [
     path("", IndexView.as_view(), name="index"),
     path("new/", EntryView.as_view(), name="add"),
+    path("export/", ExportView.as_view(), name="export"),
     path("<int:pk>/", EditView.as_view(), name="edit"),
     path("import/", ImportView.as_view(), name="import"),
     path("import/confirm/", ConfirmView.as_view(), name="import_confirm"),

@@ -247,13 +247,46 @@ def test_a_walk_in_name_is_optional_and_normalised(site):
     assert (walk_in.participant.name, walk_in.participant.kana) == ("幸 花子", "サイワイ ハナコ")
 
 
-@pytest.mark.parametrize(("age_band", "with_ward"), [("", True), ("80-84", False), ("101", True), (None, True)])
-def test_a_walk_in_needs_an_age_band_and_a_ward(site, age_band, with_ward):
+Residence = Participant.Residence
+
+
+@pytest.mark.parametrize(("age_band", "with_ward", "residence"), [
+    (None, True, None),  # no answer for the age band ("" is the explicit "not given")
+    ("101", True, None),
+    ("80-84", False, None),  # no ward and no residence: no answer for where they live
+    ("80-84", False, ""),  # "not recorded" is no answer either
+    ("80-84", False, Residence.CITY),  # the city without a ward
+    ("80-84", True, Residence.OUTSIDE),  # a ward and outside the city contradict each other
+    ("80-84", True, Residence.DECLINED),
+    ("80-84", False, "elsewhere"),
+])
+def test_a_walk_in_needs_an_age_band_and_where_they_live(site, age_band, with_ward, residence):
     session = started_session()
     with pytest.raises(attendance.WalkInDetailsMissing):
-        attendance.add_walk_in(session=session, age_band=age_band, ward=factories.ward() if with_ward else None)
+        attendance.add_walk_in(session=session, age_band=age_band, ward=factories.ward() if with_ward else None,
+                               residence=residence)
     assert not session.registrations.exists()
-    assert not Participant.objects.filter(age_band="80-84").exists()
+    assert not Participant.objects.exists()
+
+
+@pytest.mark.parametrize(("age_band", "residence", "stored"), [
+    ("", Residence.OUTSIDE, ("", None, "outside")),
+    ("70-74", Residence.DECLINED, ("70-74", None, "declined")),
+    ("", Residence.DECLINED, ("", None, "declined")),
+])
+def test_a_walk_in_from_outside_the_city_or_who_gives_nothing_is_recorded_as_such(site, age_band, residence,
+                                                                                  stored):
+    walk_in = attendance.add_walk_in(session=started_session(), age_band=age_band, residence=residence)
+    person = walk_in.participant
+    assert (person.age_band, person.ward, person.residence) == stored
+
+
+def test_a_walk_in_with_a_ward_lives_in_the_city(site):
+    ward = factories.ward()
+    for residence in (None, Residence.CITY):
+        person = attendance.add_walk_in(session=started_session(), age_band="65-69", ward=ward,
+                                        residence=residence).participant
+        assert (person.ward, person.residence) == (ward, "city")
 
 
 def test_a_walk_in_only_within_the_window(afternoon_session):

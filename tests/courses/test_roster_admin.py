@@ -437,6 +437,68 @@ def test_the_print_stylesheet_is_a4_portrait_with_page_breaks():
     assert re.search(r"@media print \{.*\.sheet-tools \{ display: none; \}", css, re.S)
 
 
+def options(page_html: str, name: str) -> list[tuple[str, str, bool]]:
+    """(value, label, selected) of the select called `name` (the first one, for a formset field its row's)."""
+    select = re.search(rf'<select name="{re.escape(name)}"[^>]*>(.*?)</select>', page_html, re.S).group(1)
+    return [(value, label.strip(), bool(selected)) for value, selected, label in
+            re.findall(r'<option value="([^"]*)"( selected)?[^>]*>([^<]*)</option>', select)]
+
+
+def test_the_walk_in_form_starts_empty_and_offers_outside_the_city_and_not_given(client, site):
+    partner = factories.partner()
+    session = started(partner)
+    ward = factories.ward()
+    client.force_login(staff(roles.PARTNER_INSTRUCTOR, partner))
+    page = client.get(url("session", session.pk)).content.decode()
+    bands = options(page, "age_band")  # nothing chosen but "Please choose"
+    assert bands[0][:2] == ("", "Please choose") and not any(selected for *_rest, selected in bands[1:])
+    assert bands[-1] == ("declined", "Not given", False) and ("85+", "85 and over", False) in bands
+    residence = options(page, "ward")
+    assert residence[0][:2] == ("", "Please choose") and not any(selected for *_rest, selected in residence[1:])
+    assert (str(ward.pk), ward.name_en, False) in residence
+    assert residence[-2:] == [("outside", "Outside the city", False), ("declined", "Not given", False)]
+
+
+@pytest.mark.parametrize(("age_band", "ward", "stored", "label"), [
+    ("declined", "outside", ("", "outside"), "Walk-in (Not given, Outside the city)"),
+    ("70-74", "declined", ("70-74", "declined"), "Walk-in (70–74, Prefer not to say)"),
+    ("declined", "declined", ("", "declined"), "Walk-in (Not given, Prefer not to say)"),
+])
+def test_a_walk_in_from_outside_the_city_or_who_says_nothing_is_recorded_as_such(client, site, age_band, ward,
+                                                                                 stored, label):
+    partner = factories.partner()
+    session = started(partner)
+    client.force_login(staff(roles.PARTNER_INSTRUCTOR, partner))
+    response = client.post(url("walk_in", session.pk), {"age_band": age_band, "ward": ward})
+    assert response.status_code == 302
+    person = session.registrations.get(channel=Registration.Channel.WALK_IN).participant
+    assert (person.age_band, person.residence, person.ward) == (*stored, None)
+    page = client.get(url("session", session.pk)).content.decode()
+    assert label in page
+
+
+def test_a_walk_in_with_a_ward_lives_in_the_city(client, site):
+    partner = factories.partner()
+    session = started(partner)
+    ward = factories.ward()
+    client.force_login(staff(roles.PARTNER_INSTRUCTOR, partner))
+    client.post(url("walk_in", session.pk), {"age_band": "80-84", "ward": ward.pk})
+    person = session.registrations.get(channel=Registration.Channel.WALK_IN).participant
+    assert (person.age_band, person.residence, person.ward) == ("80-84", "city", ward)
+
+
+@pytest.mark.parametrize("bad", [{"ward": "abroad"}, {"ward": "99999999"}, {"ward": "-1"}, {"age_band": "70s"},
+                                 {"age_band": ""}, {"ward": ""}])
+def test_a_walk_in_with_a_missing_or_unknown_answer_is_refused(client, site, bad):
+    partner = factories.partner()
+    session = started(partner)
+    client.force_login(staff(roles.PARTNER_INSTRUCTOR, partner))
+    response = client.post(url("walk_in", session.pk), {"age_band": "70-74", "ward": "outside", **bad})
+    assert response.status_code == 400
+    assert response.context["walk_in_form"].errors.keys() == set(bad)
+    assert not session.registrations.exists()
+
+
 # --- Entering the paper sheet ----------------------------------------------------------------------------------
 
 
@@ -503,6 +565,23 @@ def test_an_explicit_change_to_not_marked_undoes_a_mark(client, sheet):
     client.post(url("enter", sheet["session"].pk), entry_data({first: ("attended", "")}, mark_rest=True))
     first.refresh_from_db()
     assert first.status == Status.CONFIRMED
+
+
+def test_paper_walk_ins_from_outside_or_without_answers_and_empty_rows_skipped(client, sheet):
+    client.force_login(staff(roles.PARTNER_INSTRUCTOR, sheet["partner"]))
+    page = client.get(url("enter", sheet["session"].pk)).content.decode()
+    assert options(page, "walk_in-0-ward")[-2:] == [("outside", "Outside the city", False),
+                                                     ("declined", "Not given", False)]
+    assert options(page, "walk_in-0-age_band")[0][:2] == ("", "Please choose")
+    data = entry_data({}, rows=4, walk_ins=[{"age_band": "declined", "ward": "outside", "name": "市外 一"},
+                                            {},  # an empty row is skipped
+                                            {"age_band": "75-79", "ward": "declined"}])
+    response = client.post(url("enter", sheet["session"].pk), data)
+    assert response.status_code == 302
+    people = Participant.objects.filter(registrations__session=sheet["session"],
+                                        registrations__channel=Registration.Channel.WALK_IN)
+    assert sorted(people.values_list("age_band", "residence", "ward")) == [("", "outside", None),
+                                                                           ("75-79", "declined", None)]
 
 
 def test_a_bad_walk_in_row_saves_nothing_and_is_shown(client, sheet):

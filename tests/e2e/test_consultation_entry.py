@@ -1,6 +1,7 @@
-"""A ward-office support desk, in Chromium, with the keyboard alone: the cursor starts on the age band, arrows pick
-it, Tab and Space tick the topics and the outcome, Enter saves; the form comes back empty, cursor on the age band
-again, with the entry in today's list."""
+"""A ward-office support desk, in Chromium, with the keyboard alone: the first time the cursor starts on the place
+(nothing preselected), then the ward, the age band (arrows pick it), where they live (typed), Tab and Space tick the
+topics and the outcome, the length is typed, Enter saves; the form comes back with the usual place, cursor on the
+age band, with the entry in today's list."""
 
 import importlib
 
@@ -42,13 +43,22 @@ def test_a_consultation_is_recorded_with_the_keyboard_alone(live_server, browser
     try:
         admin_login(page, live_server, "desk", "support-desk-1")
         page.goto(live_server.url + "/admin/outreach/consultations/new/")
+        # The first time there is no usual place: nothing is preselected, the cursor starts on the place.
+        assert focused(page) == {"name": "place", "value": "ward_office"}
+        page.keyboard.press("Space")  # a ward office
+        page.keyboard.press("Tab")
+        assert focused(page) == {"name": "place_ward", "value": ""}
+        page.keyboard.press("ArrowDown")  # the first ward, chosen
+        page.keyboard.press("Tab")
         assert focused(page) == {"name": "age_band", "value": "u20"}
 
         for _step in range(7):  # Under 20 → 70–74: arrows move within the group and pick
             page.keyboard.press("ArrowRight")
         assert focused(page) == {"name": "age_band", "value": "70-74"}
-        page.keyboard.press("Tab")  # the ward of residence: left as "not given"
-        assert focused(page)["name"] == "residence_ward"
+        page.keyboard.press("Tab")  # where they live: typed to "Outside the city"
+        assert focused(page) == {"name": "residence_ward", "value": ""}
+        page.keyboard.type("Outside")
+        assert focused(page) == {"name": "residence_ward", "value": "outside"}
         page.keyboard.press("Tab")
         page.keyboard.press("Space")  # the first topic
         for _step in range(3):
@@ -59,15 +69,18 @@ def test_a_consultation_is_recorded_with_the_keyboard_alone(live_server, browser
         assert focused(page) == {"name": "outcome", "value": "solved"}
         page.keyboard.press("Space")
         page.keyboard.press("Tab")
-        assert focused(page)["name"] == "duration_minutes"
+        assert focused(page) == {"name": "duration_minutes", "value": ""}  # no default length
+        page.keyboard.type("20")
         with page.expect_navigation():
             page.keyboard.press("Enter")
 
         assert page.get_by_text("Consultation recorded").is_visible()
-        assert focused(page) == {"name": "age_band", "value": "u20"}
+        assert focused(page) == {"name": "age_band", "value": "u20"}  # the usual place is now prefilled
         assert page.locator("input[name=topics]:checked").count() == 0
         consultation = Consultation.objects.get()
         assert consultation.age_band == "70-74" and consultation.outcome == "solved"
+        assert (consultation.place, consultation.residence, consultation.duration_minutes) == (
+            "ward_office", "outside", 20)
         assert sorted(topic.sort_order for topic in consultation.topics.all()) == [10, 40]
         assert page.locator("table[aria-labelledby=today-heading] tbody tr").count() == 1
     finally:

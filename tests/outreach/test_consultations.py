@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from wagtail.models import ModelLogEntry
 from wagtail.users.models import UserProfile
 
@@ -30,7 +30,7 @@ from tests.courses.test_spreadsheets import csv_bytes, staff, xlsx_bytes
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
-Place, Outcome = Consultation.Place, Consultation.Outcome
+Place, Outcome, Residence = Consultation.Place, Consultation.Outcome, Consultation.Residence
 JA_HEADERS = ["日付", "場所", "実施区", "年齢階級", "居住区", "相談内容", "結果", "所要時間(分)"]
 
 
@@ -47,10 +47,12 @@ def topic(name_en: str) -> ConsultationTopic:
 
 
 def record(actor=None, **fields) -> Consultation:
+    """A consultation through the service; where the person lives: the ward given, else "not given"."""
     values = {"date": timezone.localdate(), "place": Place.WARD_OFFICE, "place_ward": wards()[0], "age_band": "70-74",
               "residence_ward": None, "topics": [topic("LINE and messaging")], "outcome": Outcome.SOLVED,
               "duration_minutes": 15, "actor": actor}
     values.update(fields)
+    values.setdefault("residence", Residence.CITY if values["residence_ward"] else Residence.DECLINED)
     return consultations.record_consultation(**values)
 
 
@@ -64,7 +66,7 @@ def entry_form(page: BeautifulSoup):
 
 def posted(form_data: dict) -> dict:
     data = {"date": timezone.localdate().isoformat(), "place": Place.WARD_OFFICE, "place_ward": wards()[0].pk,
-            "age_band": "75-79", "residence_ward": "", "topics": [topic("My Number Card").pk],
+            "age_band": "75-79", "residence_ward": Residence.DECLINED, "topics": [topic("My Number Card").pk],
             "outcome": Outcome.SOLVED, "duration_minutes": "15"}
     data.update(form_data)
     return {key: value for key, value in data.items() if value is not None}
@@ -84,18 +86,27 @@ def desk(site, client):
 # --- The entry form ----------------------------------------------------------------------------------------------
 
 
+def selected(form, name: str) -> str:
+    """The value of the select's chosen option: the first one ("Please choose") when none is marked selected."""
+    select = form.find("select", attrs={"name": name})
+    option = select.find("option", selected=True) or select.find("option")
+    return option["value"]
+
+
 def test_entry_form_defaults_to_today_and_the_usual_place(client, desk):
     form = entry_form(soup(client.get(url("add"))))
     assert form.find("input", attrs={"name": "date"})["value"] == timezone.localdate().isoformat()
-    assert form.find("input", attrs={"name": "place", "checked": True})["value"] == Place.WARD_OFFICE
-    first_ward = wards()[0]
-    assert form.find("select", attrs={"name": "place_ward"}).find("option", selected=True)["value"] == str(
-        first_ward.pk)
-    assert form.find("input", attrs={"name": "duration_minutes"})["value"] == "15"
-    # What is picked each time starts empty.
+    # The first time there is no usual place: place and ward are chosen (no first ward preselected), and the
+    # cursor starts on the place.
+    assert not form.find("input", attrs={"name": "place", "checked": True})
+    assert selected(form, "place_ward") == ""
+    assert form.find(attrs={"autofocus": True})["name"] == "place"
+    # What is picked each time starts empty, the length too (it is summed into the figures).
     assert not form.find("input", attrs={"name": "age_band", "checked": True})
+    assert selected(form, "residence_ward") == ""
     assert not form.find("input", attrs={"name": "topics", "checked": True})
     assert not form.find("input", attrs={"name": "outcome", "checked": True})
+    assert not form.find("input", attrs={"name": "duration_minutes"}).get("value")
 
     # The usual place is where this user recorded last (another user's entries do not count).
     record(actor=desk, place=Place.COMMUNITY_CENTRE, place_ward=wards()[3], date=timezone.localdate() - timedelta(1))
@@ -105,9 +116,43 @@ def test_entry_form_defaults_to_today_and_the_usual_place(client, desk):
     assert form.find("select", attrs={"name": "place_ward"}).find("option", selected=True)["value"] == str(
         wards()[3].pk)
     assert form.find("input", attrs={"name": "date"})["value"] == timezone.localdate().isoformat()
+    assert form.find(attrs={"autofocus": True})["name"] == "age_band"
+    assert selected(form, "residence_ward") == "" and not form.find("input", attrs={"name": "duration_minutes"}).get(
+        "value")
+
+
+def test_where_they_live_offers_the_wards_outside_the_city_and_not_given(client, desk):
+    options = [(option["value"], option.get_text(strip=True)) for option in
+               entry_form(soup(client.get(url("add")))).find("select", attrs={"name": "residence_ward"})("option")]
+    with translation.override("en"):
+        ward_options = [(str(ward.pk), str(ward)) for ward in wards()]
+    assert options == [("", "Please choose"), *ward_options,
+                       ("outside", "Outside the city"), ("declined", "Not given")]
+
+
+@pytest.mark.parametrize(("answer", "stored"), [
+    ("ward", ("city", 1)), ("outside", ("outside", None)), ("declined", ("declined", None))])
+def test_where_they_live_is_stored_as_answered(client, desk, answer, stored):
+    ward = wards()[1]
+    client.post(url("add"), posted({"residence_ward": ward.pk if answer == "ward" else answer}))
+    consultation = Consultation.objects.get()
+    assert (consultation.residence, consultation.residence_ward) == (stored[0], ward if stored[1] else None)
+    assert ModelLogEntry.objects.get(action=consultations.RECORDED).data["residence"] == stored[0]
+
+
+@pytest.mark.parametrize("missing", ["place", "place_ward", "residence_ward", "duration_minutes", "age_band"])
+def test_every_answer_that_feeds_the_figures_is_required(client, desk, missing):
+    response = client.post(url("add"), posted({missing: ""}))
+    assert response.status_code == 400 and not Consultation.objects.exists()
+    assert response.context["form"].errors.keys() == {missing}
+    for bad in ("0", "-1", "outsider", "99999999999"):
+        response = client.post(url("add"), posted({"residence_ward": bad}))
+        assert response.status_code == 400 and "residence_ward" in response.context["form"].errors
+    assert not Consultation.objects.exists()
 
 
 def test_entry_form_is_built_for_the_keyboard(client, desk):
+    record(actor=desk)  # a usual place: where and when are prefilled
     form = entry_form(soup(client.get(url("add"))))
     controls = form.find_all(["input", "select", "textarea"])
     for control in controls:
@@ -196,6 +241,16 @@ def test_service_refuses_what_breaks_the_rules(site):
         action=consultations.RECORDED).exists()
 
 
+@pytest.mark.parametrize(("ward", "residence"), [
+    (False, None), (False, ""), (False, "elsewhere"), (False, Residence.CITY), (True, Residence.OUTSIDE),
+    (True, Residence.DECLINED), (True, "")])
+def test_service_refuses_a_consultation_without_where_they_live(site, ward, residence):
+    with pytest.raises(ValidationError) as raised:
+        record(residence_ward=wards()[0] if ward else None, residence=residence)
+    assert set(raised.value.message_dict) == {"residence"}
+    assert not Consultation.objects.exists()
+
+
 # --- The list and corrections ----------------------------------------------------------------------------------------
 
 
@@ -221,6 +276,10 @@ def test_list_filters(client, desk):
     assert shown(date_to=(today - timedelta(days=20)).isoformat()) == {a.pk}
     assert shown(place_ward=w[2].pk) == {b.pk, c.pk}
     assert shown(residence_ward=w[4].pk) == {b.pk}
+    outside = record(residence=Residence.OUTSIDE)
+    assert shown(residence_ward=Residence.OUTSIDE) == {outside.pk}
+    assert shown(residence_ward=Residence.DECLINED) == {a.pk, c.pk}
+    assert shown(residence_ward="nonsense") == {a.pk, b.pk, c.pk, outside.pk}
     assert shown(place=Place.OUTREACH_EVENT) == {c.pk}
     assert shown(outcome=Outcome.REFERRED_CLASS) == {b.pk}
     assert shown(topic=topic("Scams and security").pk) == {b.pk, c.pk}
@@ -321,9 +380,9 @@ def test_import_adds_every_row_after_the_preview(client, desk):
     day = timezone.localdate() - timedelta(days=3)
     rows = [JA_HEADERS,
             [day, "区役所", "川崎区", "70〜74歳", "幸区", "LINE・メッセージ、マイナンバーカード", "解決", 20],
-            [day.isoformat(), "Community centre", "141330", "85 and over", "", "Scams and security; Other",
-             "referred_class", ""],
-            [f"{day:%Y/%m/%d}", "outreach_event", "Asao-ku", "", "市外", "キャッシュレス決済,地図・交通",
+            [day.isoformat(), "Community centre", "141330", "85 and over", "Prefer not to say",
+             "Scams and security; Other", "referred_class", "15"],
+            [f"{day:%Y/%m/%d}", "outreach_event", "Asao-ku", "答えたくない", "市外", "キャッシュレス決済,地図・交通",
              "Referred elsewhere", "45"]]
     workbook = xlsx_bytes(rows)
     preview = upload(client, workbook, "desk.xlsx")
@@ -333,14 +392,15 @@ def test_import_adds_every_row_after_the_preview(client, desk):
     assert done.status_code == 302 and done["Location"] == url("index")
 
     got = sorted((c.place, c.place_ward.code, c.age_band, c.residence_ward.code if c.residence_ward else None,
-                  c.outcome, c.duration_minutes, sorted(t.name_en for t in c.topics.all()), c.date, c.recorded_by)
+                  c.residence, c.outcome, c.duration_minutes, sorted(t.name_en for t in c.topics.all()), c.date,
+                  c.recorded_by)
                  for c in Consultation.objects.all())
     assert got == sorted([
-        (Place.WARD_OFFICE, "141313", "70-74", "141321", Outcome.SOLVED, 20, ["LINE and messaging", "My Number Card"],
-         day, desk),
-        (Place.COMMUNITY_CENTRE, "141330", "85+", None, Outcome.REFERRED_CLASS, 15, ["Other", "Scams and security"],
-         day, desk),
-        (Place.OUTREACH_EVENT, "141372", "", None, Outcome.REFERRED_ELSEWHERE, 45,
+        (Place.WARD_OFFICE, "141313", "70-74", "141321", "city", Outcome.SOLVED, 20,
+         ["LINE and messaging", "My Number Card"], day, desk),
+        (Place.COMMUNITY_CENTRE, "141330", "85+", None, "declined", Outcome.REFERRED_CLASS, 15,
+         ["Other", "Scams and security"], day, desk),
+        (Place.OUTREACH_EVENT, "141372", "", None, "outside", Outcome.REFERRED_ELSEWHERE, 45,
          ["Cashless payment", "Maps and transport"], day, desk)])
     entry = ModelLogEntry.objects.get(action=consultations.IMPORTED)
     assert entry.user_id == desk.pk and entry.data["created"] == 3 and entry.data["sha256"]
@@ -363,11 +423,11 @@ def test_a_file_with_bad_rows_adds_nothing_and_reports_every_one(client, desk):
     record(actor=desk)
     future = timezone.localdate() + timedelta(days=5)
     rows = [JA_HEADERS,
-            [date(2025, 5, 1), "区役所", "川崎区", "70-74", "", "その他", "解決", 10],  # row 2: fine
-            ["2025-13-01", "区役所", "川崎区", "70-74", "", "その他", "解決", 10],  # row 3: no such date
-            [future, "自宅", "品川区", "70-74", "", "その他", "解決", 10],  # row 4: future, place, ward
+            [date(2025, 5, 1), "区役所", "川崎区", "70-74", "市外", "その他", "解決", 10],  # row 2: fine
+            ["2025-13-01", "区役所", "川崎区", "70-74", "市外", "その他", "解決", 10],  # row 3: no such date
+            [future, "自宅", "品川区", "70-74", "市外", "その他", "解決", 10],  # row 4: future, place, ward
             [date(2025, 5, 1), "区役所", "川崎区", "70代", "X区", "", "わからない", 0],  # row 5: six problems
-            [date(2025, 5, 1), "区役所", "川崎区", "70-74", "", "ゲーム、その他", "解決", "=1+1"],  # row 6
+            [date(2025, 5, 1), "区役所", "川崎区", "70-74", "答えたくない", "ゲーム、その他", "解決", "=1+1"],  # row 6
             ]
     preview = upload(client, xlsx_bytes(rows), "bad.xlsx")
     html = preview.content.decode()

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from courses.models import CoursePage, Participant, Registration, Session, Topic
 from courses.page_access import course_group_for
+from courses.references import new_references
 from outreach.metrics import fiscal_year_bounds, fiscal_year_of, local_midnight, municipal_today
 from outreach.models import (
     Consultation,
@@ -304,6 +305,8 @@ def _registrations(rng, total, sessions, participants, now) -> int:
         by_ward[ward_id].append(pk)
     everyone = [pk for pk, _ward in participants]
     sizes = _sizes(rng, total, len(sessions), len(everyone))
+    # Booking references must be unique: drawn here against those stored (rows() may not query during COPY).
+    references = iter(new_references(sum(sizes), taken=set(Registration.objects.values_list("reference", flat=True))))
 
     def rows():
         for (session_id, _course, ward_id, starts_at, ends_at, _capacity, cancelled), size in zip(
@@ -332,7 +335,7 @@ def _registrations(rng, total, sessions, participants, now) -> int:
                     waiting += 1
                 created_at = starts_at - dt.timedelta(days=rng.randrange(1, 30), minutes=rng.randrange(600))
                 yield {"session_id": session_id, "participant_id": participant_id, "status": status,
-                       "channel": channel,
+                       "channel": channel, "reference": next(references),
                        "booked_by": BookedBy.SELF if rng.random() < 0.8 else BookedBy.FAMILY,
                        "waitlist_position": waiting if status == Status.WAITLISTED else None,
                        "created_at": created_at, "updated_at": created_at,
@@ -395,7 +398,7 @@ def _self_assessments(rng, courses, registrations_before: int) -> tuple[int, int
 
 
 def _consultations(rng, total, wards, start: dt.date, last: dt.date) -> int:
-    Place, Outcome = Consultation.Place, Consultation.Outcome
+    Place, Outcome, Residence = Consultation.Place, Consultation.Outcome, Participant.Residence
     topics = list(ConsultationTopic.objects.values_list("pk", flat=True))
     bands = [band for band in BAND_WEIGHTS if band]
     before = _max_pk(Consultation)
@@ -405,10 +408,13 @@ def _consultations(rng, total, wards, start: dt.date, last: dt.date) -> int:
         for _n in range(total):
             ward = rng.choice(wards)
             day = start + dt.timedelta(days=rng.randrange(days))
-            yield {"date": day, "place": rng.choice(Place.values), "place_ward_id": ward.pk,
-                   "age_band": rng.choices([*bands, ""], [1, 1, 1, 2, 3, 4, 10, 14, 14, 10, 6, 3])[0],
-                   "residence_ward_id": (ward if rng.random() < 0.85 else rng.choice(wards)).pk
-                   if rng.random() < 0.95 else None,
+            place = rng.choice(Place.values)
+            age_band = rng.choices([*bands, ""], [1, 1, 1, 2, 3, 4, 10, 14, 14, 10, 6, 3])[0]
+            residence_ward = (ward if rng.random() < 0.85 else rng.choice(wards)).pk if rng.random() < 0.95 else None
+            # Without a ward: outside the city or not given (two answers of their own).
+            residence = Residence.CITY if residence_ward else rng.choice([Residence.OUTSIDE, Residence.DECLINED])
+            yield {"date": day, "place": place, "place_ward_id": ward.pk,
+                   "age_band": age_band, "residence_ward_id": residence_ward, "residence": residence.value,
                    "outcome": rng.choices(Outcome.values, [70, 20, 10])[0],
                    "duration_minutes": rng.choice([10, 15, 20, 30, 45]),
                    "created_at": _local(day, 12, 0)}

@@ -1010,6 +1010,7 @@ class DemoSeeder:
                 registrations.append(registration)
         participants = [p.record for p in self.people if p.record is not None]
         _bulk_create_keeping_timestamps(Participant, participants)
+        services.assign_references(registrations)  # distinct booking references: bulk_create cannot retry a row
         _bulk_create_keeping_timestamps(Registration, registrations)
 
     def participant_record(self, person: Person, when: datetime) -> Participant:
@@ -1134,6 +1135,9 @@ class DemoSeeder:
             roll = rng.random()
             residence = (self.wards[code] if roll < 0.82
                          else self.wards[rng.choice(ward_codes)] if roll < 0.92 else None)
+            # Without a ward: outside the city or not given, two answers of their own.
+            answer = (Participant.Residence.CITY if residence else Participant.Residence.OUTSIDE if roll < 0.97
+                      else Participant.Residence.DECLINED)
             band = rng.choices(bands, band_weights)[0]
             solved = 62 if band in ("80-84", "85+") else 76
             outcome = rng.choices(("solved", "referred_class", "referred_elsewhere"), (solved, 92 - solved, 8))[0]
@@ -1145,7 +1149,7 @@ class DemoSeeder:
             recorded = datetime.combine(day, time(rng.randint(9, 16), rng.randrange(0, 60, 5)), tzinfo=self.tz)
             rows.append(Consultation(
                 date=day, place=place, place_ward=self.wards[code], age_band=band, residence_ward=residence,
-                outcome=outcome, duration_minutes=rng.choice(CONSULTATION_MINUTES), recorded_by=clerk,
+                residence=answer, outcome=outcome, duration_minutes=rng.choice(CONSULTATION_MINUTES), recorded_by=clerk,
                 created_at=min(recorded + timedelta(minutes=rng.randint(1, 30)), self.now)))
             chosen_topics.append(picked)
         _bulk_create_keeping_timestamps(Consultation, rows, fields=("created_at",))
