@@ -55,10 +55,10 @@ from courses.attendance import (
     AttendanceSessionCancelled,
     NotOnRoster,
     WaitlistedNoShow,
-    WalkInDetailsMissing,
     WalkInNotUndoable,
     can_take_attendance,
 )
+from courses.data_quality import explicit_answers_since
 from courses.models import CourseGroupPage, CoursePage, Participant, Registration, Session
 from partners import permissions
 from partners.models import Partner, Ward
@@ -225,6 +225,10 @@ class ChoiceWidget(widgets.Widget):
     """A choice shown by its label in the user's language; read back from its code, its label in Japanese or
     English, or a synonym."""
 
+    # Whether the choice stored as "" is an answer of its own (age band: "prefer not to say"), written out on
+    # export and listed among the accepted values, rather than "no value".
+    blank_is_an_answer = False
+
     def __init__(self, choices, synonyms: dict[str, tuple[str, ...]] | None = None, fold_value=fold):
         super().__init__()
         self.choices = list(choices)
@@ -254,13 +258,14 @@ class ChoiceWidget(widgets.Widget):
         code = self.lookup().get(self.fold_value(_text(value)))
         if code is None:
             raise ValueError(_("“%(value)s” is not one of: %(choices)s.") % {
-                "value": value, "choices": ", ".join(str(label) for code, label in self.choices if code)})
+                "value": value, "choices": ", ".join(str(label) for code, label in self.choices
+                                                     if code or self.blank_is_an_answer)})
         return code
 
     def render(self, value, obj=None, **kwargs):
         """The label in the active language. Worked out once per resource (an export runs in one language):
         translating each cell again costs seconds at 100,000 rows."""
-        if value is None or value == "":
+        if value is None or (value == "" and not self.blank_is_an_answer):
             return ""
         if self._labels is None:
             self._labels = {code: str(label) for code, label in self.choices}
@@ -296,6 +301,67 @@ def fold_age_band(value) -> str:
     text = unicodedata.normalize("NFKC", str(value)).casefold().replace("歳", "")
     text = re.sub(r"[\s]+", "", text)
     return re.sub(r"[‐‑–—―~〜～]", "-", text)
+
+
+# Accepted, besides the labels, for an explicit "prefer not to say" (an age band or a residence).
+DECLINED_SYNONYMS = ("答えたくない", "回答しない", "回答なし", "無回答", "答えない", "not given", "declined",
+                     "prefer not to say", "no answer")
+
+
+class AgeBandWidget(ChoiceWidget):
+    """An age band (70-74, 70〜74歳, ７０～７４) or an explicit “prefer not to say”, which is stored as no band
+    (Participant.AgeBand.NOT_GIVEN, "") and written out as 答えたくない / Prefer not to say, never as a blank cell.
+    A blank cell is no answer at all: `clean` gives None, and a walk-in row refuses it."""
+
+    blank_is_an_answer = True
+
+    def __init__(self):
+        bands = [(code, label) for code, label in Participant.AgeBand.choices if code]
+        super().__init__(
+            [*bands, (Participant.AgeBand.NOT_GIVEN.value, gettext_lazy("Prefer not to say"))],
+            fold_value=fold_age_band,
+            synonyms={"u20": ("20未満",), "85+": ("85以上",), Participant.AgeBand.NOT_GIVEN.value: DECLINED_SYNONYMS})
+
+
+class ResidenceWidget(ChoiceWidget):
+    """Where a participant lives, as Participant.Residence: in a ward of the city, outside the city, or an
+    explicit “prefer not to say”.
+
+    Residence was not recorded before the registration form asked it explicitly (courses.data_quality): a
+    participant of then without a ward lived outside the city or preferred not to say, nobody knows which. An
+    export writes that as “Not recorded (before DATE)” (`UNRECORDED`), not as a blank cell: a blank means nobody
+    answered, which a filled-in file must not say of a new walk-in. On import the value (any text starting with
+    “Not recorded”/記録なし, whatever date follows) is read back as `UNRECORDED`: the roster import never changes
+    the details of a person already booked, so it corrupts nothing, and a walk-in row refuses it."""
+
+    UNRECORDED = "not_recorded"
+    _UNRECORDED_PREFIXES = ("記録なし", "not recorded", "不明", "unknown")
+
+    def __init__(self):
+        Residence = Participant.Residence
+        super().__init__(
+            [(code, label) for code, label in Residence.choices if code],
+            synonyms={Residence.CITY: ("市内", "city", "in the city", "市内在住"),
+                      Residence.OUTSIDE: ("outside", "市外在住", "outside city"),
+                      Residence.DECLINED: DECLINED_SYNONYMS})
+
+    _unrecorded = None
+
+    def clean(self, value, row=None, **kwargs):
+        if self._unrecorded is None:
+            self._unrecorded = tuple({fold(prefix) for prefix in self._UNRECORDED_PREFIXES}
+                                     | in_both_languages(Participant.Residence.NOT_RECORDED.label))
+        folded = fold(_text(value))
+        if folded and folded.startswith(self._unrecorded):
+            return self.UNRECORDED
+        return super().clean(value, row, **kwargs)
+
+    @staticmethod
+    def unrecorded_label(since: datetime | None) -> str:
+        """The cell written for a residence not recorded: with the date explicit answers started, when known."""
+        if since is None:
+            return str(Participant.Residence.NOT_RECORDED.label)
+        return _("Not recorded (before %(date)s)") % {"date": timezone.localtime(since, local_tz()).date().isoformat()}
 
 
 # --- Columns ---------------------------------------------------------------------------------------------------
@@ -624,6 +690,27 @@ def _name_index(items) -> dict[str, list[int]]:
     return index
 
 
+class NextDayWidget(ChoiceWidget):
+    """The timetable's “Ends the next day” cell: はい / いいえ, yes / no, ○ / ×, 1 / 0, true / false; blank = no.
+    A class after midnight is said so here, never guessed from an end time before the start time."""
+
+    YES, NO = "yes", "no"
+
+    def __init__(self):
+        super().__init__(
+            [(self.YES, gettext_lazy("Yes")), (self.NO, gettext_lazy("No"))],
+            synonyms={
+                self.YES: ("はい", "○", "〇", "◯", "✓", "✔", "1", "y", "true", "翌日", "next day"),
+                self.NO: ("いいえ", "×", "✕", "0", "n", "false", "当日", "same day"),
+            })
+
+    def clean(self, value, row=None, **kwargs):
+        return super().clean(value, row, **kwargs) == self.YES
+
+    def render(self, value, obj=None, **kwargs):
+        return super().render(self.YES if value else self.NO)
+
+
 SESSION_STATUS_SYNONYMS = {
     Session.Status.SCHEDULED: ("予定", "開催", "scheduled", "open"),
     Session.Status.CANCELLED: ("中止", "キャンセル", "取消", "取消し", "cancelled", "canceled"),
@@ -653,6 +740,8 @@ class SessionResource(SpreadsheetResource):
                         aliases=("開始時間", "開始", "start", "starts"))
     end_time = Column("ends_at", label=gettext_lazy("End time"), widget=LocalTimeWidget(),
                       aliases=("終了時間", "終了", "end", "ends"))
+    ends_next_day = Column(label=gettext_lazy("Ends the next day"), widget=NextDayWidget(),
+                           aliases=("Ends next day", "翌日終了", "翌日", "next day", "overnight"))
     capacity = Column("capacity", label=gettext_lazy("Capacity"), widget=WholeNumberWidget(), aliases=("定員数",))
     confirmed = Column("confirmed_count", label=gettext_lazy("Seats taken"), widget=WholeNumberWidget(),
                        importable=False)
@@ -673,8 +762,8 @@ class SessionResource(SpreadsheetResource):
     class Meta:
         model = Session
         fields = ("id", "course_id", "course", "organiser", "venue_id", "venue", "ward", "date", "start_time",
-                  "end_time", "capacity", "confirmed", "waitlisted", "status", "cancellation_reason", "online_url",
-                  "notes", "notes_en")
+                  "end_time", "ends_next_day", "capacity", "confirmed", "waitlisted", "status", "cancellation_reason",
+                  "online_url", "notes", "notes_en")
 
     def dehydrate_course(self, session):
         return session.course.title
@@ -687,6 +776,10 @@ class SessionResource(SpreadsheetResource):
 
     def dehydrate_ward(self, session):
         return str(session.venue.ward) if session.venue_id else ""
+
+    def dehydrate_ends_next_day(self, session):
+        starts, ends = (timezone.localtime(value, local_tz()).date() for value in (session.starts_at, session.ends_at))
+        return self.fields["ends_next_day"].widget.render(ends > starts)
 
     # --- import ---
 
@@ -807,10 +900,20 @@ class SessionResource(SpreadsheetResource):
                 errors.add(key, message)
         if day is None or start is None or end is None:
             return None, None
+        if "ends_next_day" in errors:  # the cell is not a yes or a no: its error says so
+            return None, None
+        next_day = values.get("ends_next_day", False)
         starts_at = datetime.combine(day, start, tzinfo=local_tz())
-        ends_at = datetime.combine(day, end, tzinfo=local_tz())
+        ends_at = datetime.combine(day + timedelta(days=1) if next_day else day, end, tzinfo=local_tz())
+        column = self.fields["ends_next_day"].header()
         if ends_at <= starts_at:
-            errors.add("end_time", services.InvalidSessionTimes.message)
+            # More often a typing mistake than a class after midnight: the file must say so.
+            errors.add("end_time", _("The end is before the start. If the class ends after midnight, write "
+                                     "“%(yes)s” in the column “%(column)s”.") % {"yes": _("Yes"), "column": column})
+            return None, None
+        if ends_at - starts_at >= timedelta(days=1):
+            errors.add("ends_next_day", _("With “%(column)s”, the class would last 24 hours or more. Check the "
+                                          "end time.") % {"column": column})
             return None, None
         return starts_at, ends_at
 
@@ -966,7 +1069,7 @@ class SessionResource(SpreadsheetResource):
 # --- Registrations (export only) ---------------------------------------------------------------------------------
 
 
-ExportedParticipant = namedtuple("ExportedParticipant", ["name", "kana", "age_band", "ward_id"])
+ExportedParticipant = namedtuple("ExportedParticipant", ["name", "kana", "age_band", "ward_id", "residence"])
 ExportedRegistration = namedtuple("ExportedRegistration", ["id", "session_id", "status", "channel", "booked_by",
                                                            "created_at", "participant"])
 
@@ -989,6 +1092,9 @@ class RegistrationExportMixin:
         self.sessions = {session.pk: session for session in Session.objects.filter(
             pk__in=queryset.order_by().values("session_id")).select_related("course", "venue")}
         self.wards = {ward.pk: str(ward) for ward in Ward.objects.all()}
+        residence = Participant.Residence
+        self.residence_labels = {code: str(label) for code, label in residence.choices}
+        self.residence_labels[residence.NOT_RECORDED] = ResidenceWidget.unrecorded_label(explicit_answers_since())
 
     def _session(self, registration) -> Session:
         return self.sessions[registration.session_id]
@@ -1006,8 +1112,24 @@ class RegistrationExportMixin:
         session = self._session(registration)
         return str(session.venue) if session.venue_id else ""
 
+    # Where the person lives, written out in two columns, never blank: the ward column holds the answer as the
+    # registration form asks it (the ward's name, 市外 / Outside the city, 答えたくない / Prefer not to say), the
+    # residence column its kind (in a ward of the city, outside, prefer not to say). A ward means the city, also
+    # for a participant recorded without a residence. A participant recorded without either, before residence was
+    # asked explicitly (courses.data_quality), gets “Not recorded (before DATE)” in both (ResidenceWidget).
+
+    def _residence(self, person) -> str:
+        return Participant.Residence.CITY if person.ward_id else person.residence
+
     def dehydrate_ward(self, registration):
-        return self.wards.get(registration.participant.ward_id, "")
+        person = registration.participant
+        if person.ward_id:
+            return self.wards.get(person.ward_id, "")
+        residence = self._residence(person)
+        return "" if residence == Participant.Residence.CITY else self.residence_labels.get(residence, "")
+
+    def dehydrate_residence(self, registration):
+        return self.residence_labels.get(self._residence(registration.participant), "")
 
 
 class RegistrationResource(RegistrationExportMixin, SpreadsheetResource):
@@ -1027,9 +1149,10 @@ class RegistrationResource(RegistrationExportMixin, SpreadsheetResource):
     status = Column("status", label=gettext_lazy("Status"), widget=ChoiceWidget(Status.choices), importable=False)
     name = Column("participant__name", label=gettext_lazy("Name"), importable=False)
     kana = Column("participant__kana", label=gettext_lazy("name (kana)"), importable=False)
-    age_band = Column("participant__age_band", label=gettext_lazy("age band"),
-                      widget=ChoiceWidget(Participant.AgeBand.choices), importable=False)
+    age_band = Column("participant__age_band", label=gettext_lazy("age band"), widget=AgeBandWidget(),
+                      importable=False)
     ward = Column(label=gettext_lazy("Ward"), importable=False)
+    residence = Column(label=gettext_lazy("residence"), widget=ResidenceWidget(), importable=False)
     channel = Column("channel", label=gettext_lazy("Channel"), widget=ChoiceWidget(Registration.Channel.choices),
                      importable=False)
     booked_by = Column("booked_by", label=gettext_lazy("booked by"),
@@ -1040,7 +1163,7 @@ class RegistrationResource(RegistrationExportMixin, SpreadsheetResource):
     class Meta:
         model = Registration
         fields = ("id", "session_id", "course", "date", "start_time", "venue", "status", "name", "kana", "age_band",
-                  "ward", "channel", "booked_by", "created_at")
+                  "ward", "residence", "channel", "booked_by", "created_at")
 
 
 # --- Attendance -------------------------------------------------------------------------------------------------
@@ -1080,7 +1203,9 @@ def check_walk_in_session(session: Session, *, now: datetime | None = None) -> N
 
 class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
     """A roster: one row per person booked, with the attendance column to fill in; rows without a registration
-    number are walk-ins (session number, age band and ward required, name optional)."""
+    number are walk-ins (session number, age band and where they live required, each with an explicit “prefer not
+    to say”; name optional). Rows of people booked change only their attendance: their age band, ward and
+    residence cells are read (so a wrong value is reported) but never change the person's details."""
 
     kind = "attendance"
     required_columns = (("registration_id", "session_id"), ("attended", "age_band"))
@@ -1096,11 +1221,11 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
     name = Column("participant__name", label=gettext_lazy("Name"), aliases=("氏名", "名前", "お名前"))
     kana = Column("participant__kana", label=gettext_lazy("name (kana)"),
                   aliases=("フリガナ", "ふりがな", "カナ", "kana"))
-    age_band = Column("participant__age_band", label=gettext_lazy("age band"),
-                      widget=ChoiceWidget(Participant.AgeBand.choices, fold_value=fold_age_band,
-                                          synonyms={"u20": ("20未満",), "85+": ("85以上",)}),
+    age_band = Column("participant__age_band", label=gettext_lazy("age band"), widget=AgeBandWidget(),
                       aliases=("年齢", "年代", "年齢階級", "年齢層", "age"))
     ward = Column(label=gettext_lazy("Ward"), aliases=("お住まいの区", "居住区", "ward of residence"))
+    residence = Column(label=gettext_lazy("residence"), widget=ResidenceWidget(),
+                       aliases=("居住地", "市内・市外", "市内外", "市内/市外", "lives in", "where they live"))
     status = Column("status", label=gettext_lazy("Status"), widget=ChoiceWidget(Status.choices), importable=False)
     attended = Column("status", label=gettext_lazy("Attendance"), widget=AttendedWidget(),
                       aliases=("出欠", "出席", "出席/欠席", "attended", "present"))
@@ -1108,7 +1233,7 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
     class Meta:
         model = Registration
         fields = ("registration_id", "session_id", "course", "date", "start_time", "name", "kana", "age_band", "ward",
-                  "status", "attended")
+                  "residence", "status", "attended")
 
     # --- import ---
 
@@ -1206,14 +1331,9 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
             errors.add("attended", _("A walk-in came to the session: leave the attendance blank or mark it as "
                                      "attended."))
         age_band = values.get("age_band")
-        ward_text = values.get("ward", "")
-        ward_id = self.wards.get(fold(ward_text)) if ward_text else None
-        if ward_text and ward_id is None:
-            errors.add("ward", _("There is no ward “%(name)s”.") % {"name": ward_text})
-        if not age_band and "age_band" not in errors:
-            errors.add("age_band", WalkInDetailsMissing.message)
-        if not ward_text:
-            errors.add("ward", WalkInDetailsMissing.message)
+        if age_band is None and "age_band" not in errors:
+            errors.add("age_band", _("Give the walk-in's age band, or “Prefer not to say”: the cell is blank."))
+        ward_id, residence = self._walk_in_residence(values, errors)
         name, kana = normalize_name(values.get("name", "")), normalize_kana(values.get("kana", ""))
         if name:
             key = (session_id, name)
@@ -1222,9 +1342,54 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
             self.seen_walk_ins.setdefault(key, number)
         errors.raise_if_any()
         self.touched_partners.add(session.organiser_id)
-        self.walk_ins.append({"session_id": session_id, "age_band": age_band, "ward_id": ward_id, "name": name,
-                              "kana": kana})
+        self.walk_ins.append({"session_id": session_id, "age_band": age_band, "ward_id": ward_id,
+                              "residence": residence, "name": name, "kana": kana})
         return Plan(RowResult.IMPORT_TYPE_NEW, description=str(Registration.Channel.WALK_IN.label))
+
+    def _walk_in_residence(self, values, errors) -> tuple[int | None, str]:
+        """(ward id or None, Participant.Residence) of a walk-in row, as courses.attendance.add_walk_in takes them.
+
+        The ward column holds the answer as the form asks it: a ward's name (or code), or 市外 / 答えたくない (what an
+        export writes there for people without a ward). The residence column, when the file has one, says the
+        same in other words (市内の区 / 市外 / 答えたくない); a file without it (a roster of before) is read from the
+        ward alone. The two must agree; both blank is no answer, and “Not recorded” is not an answer for someone
+        who is in the room to be asked."""
+        Residence = Participant.Residence
+        widget: ResidenceWidget = self.fields["residence"].widget
+        ward_text, said = values.get("ward", ""), values.get("residence")
+        ward_id, answer = None, None
+        if ward_text:
+            ward_id = self.wards.get(fold(ward_text))
+            if ward_id is not None:
+                answer = Residence.CITY
+            else:
+                try:
+                    answer = widget.clean(ward_text)
+                except ValueError:
+                    errors.add("ward", _("There is no ward “%(name)s”.") % {"name": ward_text})
+                if answer == Residence.CITY:  # "in the city" is not a ward: which one?
+                    answer = None
+                    errors.add("ward", _("Give the name of the ward in the city."))
+        if "ward" in errors or "residence" in errors:
+            return None, ""
+        if answer is None and said is None:
+            errors.add("residence" if "residence" in self.present and "ward" not in self.present else "ward",
+                       _("Give the walk-in's ward, “Outside the city” or “Prefer not to say”: the cell is blank."))
+            return None, ""
+        if widget.UNRECORDED in (answer, said):
+            errors.add("ward" if answer == widget.UNRECORDED else "residence",
+                       _("“Not recorded” is only for people recorded before residence was asked. For a walk-in, "
+                         "give the ward, “Outside the city” or “Prefer not to say”."))
+            return None, ""
+        if answer is not None and said is not None and answer != said:
+            errors.add("residence", _("The ward column says “%(ward)s” and the residence column “%(residence)s”: "
+                                      "they must agree.") % {"ward": ward_text, "residence": widget.render(said)})
+            return None, ""
+        answer = answer if answer is not None else said
+        if answer == Residence.CITY and ward_id is None:
+            errors.add("ward", _("Give the name of the ward in the city."))
+            return None, ""
+        return ward_id, answer
 
     def carry_out(self, plan):
         """Nothing per row: `finish` writes every planned change at once."""
@@ -1245,13 +1410,15 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
                     raise services.RegistrationError(_("The roster changed during the import. Try again."))
         if self.walk_ins:
             people = Participant.objects.bulk_create(
-                [Participant(name=row["name"], kana=row["kana"], age_band=row["age_band"], ward_id=row["ward_id"])
+                [Participant(name=row["name"], kana=row["kana"], age_band=row["age_band"], ward_id=row["ward_id"],
+                             residence=row["residence"])
                  for row in self.walk_ins], batch_size=CHUNK)
-            Registration.objects.bulk_create(
-                [Registration(session_id=row["session_id"], participant=person, status=Status.ATTENDED,
-                              channel=Registration.Channel.WALK_IN, booked_by=Registration.BookedBy.STAFF,
-                              created_by=user, confirmed_at=now)
-                 for row, person in zip(self.walk_ins, people, strict=True)], batch_size=CHUNK)
+            walk_ins = [Registration(session_id=row["session_id"], participant=person, status=Status.ATTENDED,
+                                     channel=Registration.Channel.WALK_IN, booked_by=Registration.BookedBy.STAFF,
+                                     created_by=user, confirmed_at=now)
+                        for row, person in zip(self.walk_ins, people, strict=True)]
+            services.assign_references(walk_ins)  # distinct booking references: bulk_create cannot retry a row
+            Registration.objects.bulk_create(walk_ins, batch_size=CHUNK)
 
     def summary(self) -> dict[str, int]:
         counts = {"attended": 0, "no_show": 0, "walk_ins": len(self.walk_ins)}

@@ -31,7 +31,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from cms.csv_safety import escape_csv_cell
-from outreach import charts, metrics
+from outreach import charts, data_quality, metrics
 from outreach.filters import querystring
 
 # How long a drawn chart is kept. The data version already changes with every new or changed row it can see; the
@@ -173,6 +173,12 @@ class Dashboard:
     @cached_property
     def gap(self) -> list[metrics.GapRow]:
         return metrics.divide_gap()
+
+    @cached_property
+    def defaulted_ages(self) -> list[data_quality.DefaultedAgeNote]:
+        """Notes on the fiscal years of these figures holding age bands that may have been defaulted by the old
+        registration form (outreach.data_quality); usually none."""
+        return data_quality.defaulted_age_notes(self.filters)
 
     def has_table(self, name: str) -> bool:
         spec = TABLES.get(name)
@@ -360,6 +366,7 @@ def panel_figures(filters: metrics.Filters, *, version: str, today: dt.date | No
                       (str(_("Participants")), summary.unique_participants),
                       (str(_("Participants aged 65 and over")), summary.participants_65_plus),
                       (str(_("Sessions held")), summary.sessions_held)],
+            "defaulted_ages": board.defaulted_ages,
         }
         cache.set(key, figures, CHART_CACHE_SECONDS)
     return figures

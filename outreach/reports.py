@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from cms.csv_safety import escape_csv_cell
 from cms.i18n import localized
 from courses.admin.sessions import user_label
 from courses.models import Registration, Session, SessionStaff
-from outreach import bands, metrics
+from outreach import bands, data_quality, metrics
 from outreach.dashboard import Dashboard, skills_matrix
 from partners.models import Partner
 
@@ -203,6 +203,8 @@ class PartnerReport:
     by_ward: metrics.Matrix
     sessions: list[SessionLine]
     skills: list[metrics.SkillRow]
+    # Age bands the old registration form may have defaulted (outreach.data_quality); usually none.
+    defaulted_ages: list[data_quality.DefaultedAgeNote] = field(default_factory=list)
 
     @property
     def has_data(self) -> bool:
@@ -291,7 +293,8 @@ def partner_report(partner, filters: metrics.Filters, *, now: dt.datetime | None
     return PartnerReport(
         partner=partner, filters=filters, figures=figures, row=row,
         by_decade=people_by_band(filters, bands.DECADE), by_elderly=people_by_band(filters, bands.ELDERLY),
-        by_ward=people_by_ward(filters), sessions=held_sessions(filters, now=now), skills=metrics.skills(filters))
+        by_ward=people_by_ward(filters), sessions=held_sessions(filters, now=now), skills=metrics.skills(filters),
+        defaulted_ages=data_quality.defaulted_age_notes(filters))
 
 
 def summary_lines(report: PartnerReport) -> list[tuple[str, object]]:
@@ -364,6 +367,11 @@ class AnnualReport:
     def table(self, name: str) -> metrics.Matrix:
         return self.board.table(name)
 
+    @property
+    def defaulted_ages(self) -> list:
+        """Notes on age bands the old registration form may have defaulted (outreach.data_quality)."""
+        return self.board.defaulted_ages
+
     @cached_property
     def foundation(self) -> tuple[float | None, int]:
         """The share (%) of post assessments "on my own" on every foundation item, and how many answered one."""
@@ -412,7 +420,8 @@ def partner_report_datasets(report: PartnerReport) -> list[tablib.Dataset]:
     """The partner report's tables: one sheet each in XLSX, one after the other in CSV."""
     summary = _dataset(_("Summary"), [_("Figure"), _("Value")], [
         [_("Partner"), report.row.name], [_("Period"), period_label(report.filters)],
-        *[[label, value] for label, value in summary_lines(report)]])
+        *[[label, value] for label, value in summary_lines(report)],
+        *[[_("Note"), note.text()] for note in report.defaulted_ages]])
     sheets = [summary]
     for matrix, title in ((report.by_decade, _("By age (10-year)")), (report.by_elderly, _("By age (65+)")),
                           (report.by_ward, _("By ward"))):

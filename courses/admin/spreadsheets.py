@@ -48,7 +48,9 @@ KIND_HELP = {
                              "the session is changed (the people booked are told). New dates must be in the future."),
     "attendance": gettext_lazy("A filled-in roster: the registration number and attended or no-show (出席/欠席, "
                                "○/×, 1/0, yes/no). A row without a registration number is a walk-in: give the "
-                               "session number, age band and ward; the name is optional."),
+                               "session number, the age band (or “Prefer not to say”) and where they live (a ward, "
+                               "“Outside the city” or “Prefer not to say”); a blank is not an answer. The name is "
+                               "optional."),
 }
 
 

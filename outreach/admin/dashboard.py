@@ -84,7 +84,7 @@ class DashboardView(DashboardPermissionMixin, WagtailAdminTemplateMixin, View):
             reach_participants=table("reach-participants"), reach_residents=table("reach-residents"),
             skills=chart("skills"), consultations=board.consultations, consultation_tables=consultation_tables,
             show_consultations=board.show_consultations, is_partner_staff=filters.scope is not None,
-            gap=chart("gap"), query=query))
+            gap=chart("gap"), defaulted_ages=board.defaulted_ages, query=query))
 
 
 class ChartView(DashboardPermissionMixin, View):

@@ -127,8 +127,8 @@ def test_walk_ins_need_an_age_band_and_a_ward(roster):
     errors = expect_refused(rows, roster["user"])
     assert [(row, column) for row, column, _message in errors] == [
         (2, "年齢層"), (3, "区"), (4, "年齢層"), (5, "区"), (6, "申込番号"), (7, "出欠")]
-    with translation.override("en"):
-        assert errors[0][2] == str(attendance.WalkInDetailsMissing.message)
+    assert errors[0][2] == "Give the walk-in's age band, or “Prefer not to say”: the cell is blank."
+    assert errors[1][2] == "Give the walk-in's ward, “Outside the city” or “Prefer not to say”: the cell is blank."
 
 
 def test_the_rules_of_the_attendance_service_are_errors(site, roster):

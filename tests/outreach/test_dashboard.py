@@ -41,9 +41,9 @@ DASHBOARD = "/admin/outreach/dashboard/"
 A_TOPIC, B_TOPIC = "A社だけのテーマ", "B社だけのテーマ"
 A_PARTNER, B_PARTNER = "NPO法人エーサポート", "株式会社ビーICT"
 # Queries of one dashboard page (session and user, permissions, filter choices, figures, tables, chart alt texts,
-# menus; and one look-up per figure of whether a fresh summary of the fiscal year exists). The figures are
-# aggregates: the number must not grow with the rows.
-DASHBOARD_QUERIES = 52
+# menus; one look-up per figure of whether a fresh summary of the fiscal year exists; and the notes on possibly
+# defaulted age bands, outreach.data_quality). The figures are aggregates: the number must not grow with the rows.
+DASHBOARD_QUERIES = 53
 PANEL_QUERIES_CACHED = 3  # partner scope (city staff check), data version, cache read
 
 
