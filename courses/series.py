@@ -1,6 +1,10 @@
 """Weekly series: expand a partner's rule into dates, create one session per date, and change or cancel every
 future session of a series at once.
 
+A class after midnight (start 22:00, 150 minutes) is said so: where staff enter a rule or a change, the “Ends the
+next day” box must agree with the start and the length (`ends_next_day`), so a start typed as 22:00 for 10:00 is
+caught instead of giving sessions that end at 0:30.
+
 Japanese public holidays are skipped by default (jpholiday, which follows the Cabinet Office's list, including
 substitute and citizens' holidays). A rule must yield between 1 and MAX_DATES dates.
 """
@@ -36,6 +40,32 @@ class SeriesRule:
     ends_on: date | None = None
     excluded_dates: list[date] = field(default_factory=list)
     skip_public_holidays: bool = True
+    # What the person said: True “ends the next day”, False “ends the same day”; None (code) is not checked.
+    ends_next_day: bool | None = None
+
+
+def crosses_midnight(start_time: time, duration_minutes: int) -> bool:
+    """Whether a class starting at start_time and lasting duration_minutes ends on the next day (local times: the
+    municipality's zone has no daylight saving)."""
+    return start_time.hour * 60 + start_time.minute + start_time.second / 60 + duration_minutes > 24 * 60
+
+
+def end_time_of(start_time: time, duration_minutes: int) -> time:
+    return (datetime.combine(date.min, start_time) + timedelta(minutes=duration_minutes)).time()
+
+
+def next_day_mismatch(start_time: time, duration_minutes: int, ends_next_day: bool):
+    """The message when the “Ends the next day” box disagrees with the start and the length, else None."""
+    end_time = end_time_of(start_time, duration_minutes)
+    end = f"{end_time.hour}:{end_time.minute:02d}"
+    if crosses_midnight(start_time, duration_minutes) and not ends_next_day:
+        return format_lazy(_("With this start time and length the class ends after midnight, at {end} the next day. "
+                             "If that is right, tick “Ends the next day”; otherwise check the start time and the "
+                             "length."), end=end)
+    if ends_next_day and not crosses_midnight(start_time, duration_minutes):
+        return format_lazy(_("With this start time and length the class ends the same day, at {end}. Untick “Ends "
+                             "the next day”, or check the start time and the length."), end=end)
+    return None
 
 
 @dataclass
@@ -51,6 +81,10 @@ def expand(rule: SeriesRule) -> SeriesPreview:
         raise SeriesRuleError(_("Choose at least one weekday."))
     if rule.duration_minutes <= 0:
         raise SeriesRuleError(_("The length must be more than 0 minutes."))
+    if rule.ends_next_day is not None:
+        mismatch = next_day_mismatch(rule.start_time, rule.duration_minutes, rule.ends_next_day)
+        if mismatch:
+            raise SeriesRuleError(mismatch)
     if rule.weeks is None and rule.ends_on is None:
         raise SeriesRuleError(_("Give a number of weeks or a last date."))
     if rule.weeks is not None and rule.weeks <= 0:
@@ -116,14 +150,17 @@ def future_sessions(series: SessionSeries, *, now: datetime | None = None):
 
 
 def change_series(*, series: SessionSeries, start_time: time | None = None, duration_minutes: int | None = None,
-                  venue=_UNCHANGED, capacity: int | None = None, actor=None, now: datetime | None = None
-                  ) -> list[Session]:
+                  venue=_UNCHANGED, capacity: int | None = None, ends_next_day: bool | None = None, actor=None,
+                  now: datetime | None = None) -> list[Session]:
     """Change the time, length, venue or capacity of every future session of the series (each on its own date),
     through services.move_session, so everyone registered or waitlisted on a changed session is told and the
     calendars see a new SEQUENCE. All or nothing: a capacity below one session's confirmed count changes nothing
-    and names that date. Returns the sessions that changed."""
+    and names that date. With a new start time or length, `ends_next_day` (what the person ticked; None from code
+    is not checked) must agree with where each changed session ends, or nothing changes and that date is named.
+    Returns the sessions that changed."""
     if duration_minutes is not None and duration_minutes <= 0:
         raise SeriesChangeError(_("The length must be more than 0 minutes."))
+    check_next_day = ends_next_day is not None and bool(start_time or duration_minutes)
     tz = timezone.get_current_timezone()
     changed = []
     with transaction.atomic():
@@ -135,6 +172,11 @@ def change_series(*, series: SessionSeries, start_time: time | None = None, dura
             length = (timedelta(minutes=duration_minutes) if duration_minutes
                       else session.ends_at - session.starts_at)
             before = (session.starts_at, session.ends_at, session.venue_id, session.capacity)
+            local_end = (new_start + length).astimezone(tz)
+            if check_next_day and (local_end.date() > new_start.astimezone(tz).date()) != ends_next_day:
+                raise SeriesChangeError(format_lazy(
+                    _("{date}: the class would end at {end}, which does not match “Ends the next day”. Nothing "
+                      "was changed."), date=local_start.strftime("%Y-%m-%d"), end=local_end.strftime("%Y-%m-%d %H:%M")))
             try:
                 moved = services.move_session(session=session, starts_at=new_start, ends_at=new_start + length,
                                               venue=venue, capacity=capacity, actor=actor)

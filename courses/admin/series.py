@@ -6,7 +6,7 @@ on their own partner's series only (partners.permissions); the organiser is chec
 Thin views: every change goes through courses.series / courses.services, so the people booked are told.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.core.exceptions import PermissionDenied
@@ -19,8 +19,9 @@ from django.views import View
 from wagtail.admin import messages
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from cms.templatetags.dekiru import end_of
 from courses import services
-from courses.admin.sessions import courses_for
+from courses.admin.sessions import combine_times, courses_for, ends_next_day_field
 from courses.models import CoursePage, Session, SessionSeries
 from courses.series import (
     SeriesRule,
@@ -28,8 +29,10 @@ from courses.series import (
     cancel_series,
     change_series,
     create_series,
+    end_time_of,
     expand,
     future_sessions,
+    next_day_mismatch,
 )
 from partners import permissions
 from partners.models import Partner, Venue
@@ -53,6 +56,7 @@ class SeriesForm(forms.Form):
     start_time = forms.TimeField(label=gettext_lazy("Start time"), widget=forms.TimeInput(attrs={"type": "time"}))
     duration_minutes = forms.IntegerField(label=gettext_lazy("Length (minutes)"), min_value=15, max_value=480,
                                           initial=90)
+    ends_next_day = ends_next_day_field()
     starts_on = forms.DateField(label=gettext_lazy("First date"), widget=forms.DateInput(attrs={"type": "date"}))
     weeks = forms.IntegerField(label=gettext_lazy("Number of weeks"), min_value=1, required=False)
     ends_on = forms.DateField(label=gettext_lazy("Last date"), required=False,
@@ -89,6 +93,11 @@ class SeriesForm(forms.Form):
         course, organiser = cleaned.get("course"), cleaned.get("organiser")
         if course and organiser and course.owner_partner and course.owner_partner != organiser:
             self.add_error("organiser", _("A partner's own course is run by that partner."))
+        if cleaned.get("start_time") and cleaned.get("duration_minutes"):
+            mismatch = next_day_mismatch(cleaned["start_time"], cleaned["duration_minutes"],
+                                         bool(cleaned.get("ends_next_day")))
+            if mismatch:
+                self.add_error("ends_next_day", mismatch)
         if not self.errors:
             try:
                 self.preview = expand(self.rule())
@@ -101,7 +110,17 @@ class SeriesForm(forms.Form):
         return SeriesRule(weekdays=data["weekdays"], start_time=data["start_time"],
                           duration_minutes=data["duration_minutes"], starts_on=data["starts_on"], weeks=data["weeks"],
                           ends_on=data["ends_on"], excluded_dates=data["excluded_dates"],
-                          skip_public_holidays=data["skip_public_holidays"])
+                          skip_public_holidays=data["skip_public_holidays"], ends_next_day=data["ends_next_day"])
+
+    def times(self) -> str:
+        """Each session's times for the preview: 19:00–20:30, 22:00–翌0:30."""
+        data = self.cleaned_data
+        start = datetime.combine(data["starts_on"], data["start_time"], tzinfo=timezone.get_current_timezone())
+        end = datetime.combine(data["starts_on"], end_time_of(data["start_time"], data["duration_minutes"]),
+                               tzinfo=start.tzinfo)
+        if data["ends_next_day"]:
+            end += timedelta(days=1)
+        return f"{data['start_time']:%H:%M}–{end_of(start, end)}"
 
 
 class CreateSeriesView(WagtailAdminTemplateMixin, View):
@@ -124,7 +143,8 @@ class CreateSeriesView(WagtailAdminTemplateMixin, View):
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(form=form), status=400)
         if "create" not in request.POST:
-            return self.render_to_response(self.get_context_data(form=form, preview=form.preview))
+            return self.render_to_response(self.get_context_data(form=form, preview=form.preview,
+                                                                 times=form.times()))
         data = form.cleaned_data
         series = create_series(course=data["course"], organiser=data["organiser"], venue=data["venue"],
                                capacity=data["capacity"], rule=form.rule(), actor=request.user)
@@ -201,6 +221,8 @@ class SeriesChangeForm(forms.Form):
                                  widget=forms.TimeInput(attrs={"type": "time"}))
     duration_minutes = forms.IntegerField(label=gettext_lazy("New length (minutes)"), min_value=15, max_value=480,
                                           required=False)
+    ends_next_day = ends_next_day_field(help_text=gettext_lazy(
+        "With a new start time or length: tick this only if the classes then end after midnight."))
     venue = forms.ModelChoiceField(label=gettext_lazy("New venue"), queryset=Venue.objects.none(), required=False)
     capacity = forms.IntegerField(label=gettext_lazy("New capacity of each session"), min_value=1, max_value=500,
                                   required=False)
@@ -211,7 +233,8 @@ class SeriesChangeForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if not self.errors and not any(v not in (None, "") for v in cleaned.values()):
+        # “Ends the next day” qualifies a new start time or length; it changes nothing by itself.
+        if not self.errors and not any(v not in (None, "") for k, v in cleaned.items() if k != "ends_next_day"):
             raise forms.ValidationError(_("Fill in at least one thing to change."))
         return cleaned
 
@@ -236,7 +259,8 @@ class SeriesChangeView(SeriesDetailView):
         if data["venue"] is not None:
             kwargs["venue"] = data["venue"]
         try:
-            changed = change_series(series=self.series, actor=request.user, **kwargs)
+            changed = change_series(series=self.series, ends_next_day=data["ends_next_day"], actor=request.user,
+                                    **kwargs)
         except services.RegistrationError as exc:
             form.add_error(None, exc.message)
             return self.render(change_form=form, cancel_form=CancelForm(), status=400)
@@ -265,6 +289,7 @@ class OccurrenceForm(forms.Form):
     date = forms.DateField(label=gettext_lazy("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     start_time = forms.TimeField(label=gettext_lazy("Start time"), widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label=gettext_lazy("End time"), widget=forms.TimeInput(attrs={"type": "time"}))
+    ends_next_day = ends_next_day_field()
     venue = forms.ModelChoiceField(label=gettext_lazy("Venue"), queryset=Venue.objects.none())
     capacity = forms.IntegerField(label=gettext_lazy("Capacity"), min_value=0, max_value=500)
 
@@ -275,11 +300,11 @@ class OccurrenceForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            tz = timezone.get_current_timezone()
-            cleaned["starts_at"] = datetime.combine(cleaned["date"], cleaned["start_time"], tzinfo=tz)
-            cleaned["ends_at"] = datetime.combine(cleaned["date"], cleaned["end_time"], tzinfo=tz)
-            if cleaned["ends_at"] <= cleaned["starts_at"]:
-                self.add_error("end_time", _("The end must be after the start."))
+            cleaned["starts_at"], cleaned["ends_at"], error = combine_times(
+                cleaned["date"], cleaned["start_time"], cleaned["end_time"],
+                next_day=bool(cleaned.get("ends_next_day")))
+            if error:
+                self.add_error("end_time", error)
             elif cleaned["starts_at"] <= timezone.now():
                 self.add_error("date", _("Choose a time in the future."))
         return cleaned
@@ -307,7 +332,8 @@ class OccurrenceView(SeriesPermissionMixin, WagtailAdminTemplateMixin, View):
         tz = timezone.get_current_timezone()
         start, end = self.session.starts_at.astimezone(tz), self.session.ends_at.astimezone(tz)
         return {"date": start.date(), "start_time": start.time(), "end_time": end.time(),
-                "venue": self.session.venue_id, "capacity": self.session.capacity}
+                "ends_next_day": end.date() > start.date(), "venue": self.session.venue_id,
+                "capacity": self.session.capacity}
 
     def render(self, *, move_form, cancel_form, status=200):
         return self.render_to_response(self.get_context_data(

@@ -122,6 +122,36 @@ def local_times(session) -> tuple[datetime, datetime]:
     return session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
 
 
+# --- Times entered as a date, a start and an end: a class after midnight is said so, never guessed -------------
+
+END_BEFORE_START = gettext_lazy("The end is before the start. If the class ends after midnight, tick “Ends the next "
+                                "day”.")
+TOO_LONG_NEXT_DAY = gettext_lazy("With “Ends the next day” ticked, the class would last 24 hours or more. Check the "
+                                 "end time.")
+
+
+def ends_next_day_field(help_text=None) -> forms.BooleanField:
+    return forms.BooleanField(
+        label=gettext_lazy("Ends the next day"), required=False,
+        help_text=help_text or gettext_lazy("Tick this only for a class that ends after midnight: the end time is then "
+                                            "on the day after the date."))
+
+
+def combine_times(day, start, end, *, next_day: bool) -> tuple[datetime, datetime, str | None]:
+    """The start and end of a session entered as a local date, a start time, an end time and the “Ends the next
+    day” box, and the error for the end time (None when they make sense). An end at or before the start is an
+    error unless the box is ticked — it is more often a typing mistake than a class after midnight — and with the
+    box ticked the class ends within 24 hours of its start."""
+    tz = timezone.get_current_timezone()
+    starts_at = datetime.combine(day, start, tzinfo=tz)
+    ends_at = datetime.combine(day + timedelta(days=1) if next_day else day, end, tzinfo=tz)
+    if ends_at <= starts_at:
+        return starts_at, ends_at, END_BEFORE_START
+    if ends_at - starts_at >= timedelta(days=1):
+        return starts_at, ends_at, TOO_LONG_NEXT_DAY
+    return starts_at, ends_at, None
+
+
 # --- Forms -----------------------------------------------------------------------------------------------------
 
 
@@ -140,6 +170,7 @@ class SessionForm(forms.ModelForm):
                                  widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     end_time = forms.TimeField(label=gettext_lazy("End time"),
                                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    ends_next_day = ends_next_day_field()
     online_url = forms.URLField(label=gettext_lazy("Online link"), required=False, assume_scheme="https")
 
     class Meta:
@@ -147,10 +178,10 @@ class SessionForm(forms.ModelForm):
         fields = ["course", "organiser", "venue", "online_url", "capacity", "notes", "notes_en"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 3}), "notes_en": forms.Textarea(attrs={"rows": 3})}
 
-    field_order = ["course", "organiser", "date", "start_time", "end_time", "venue", "online_url", "capacity",
-                   "instructors", "assistants", "notes", "notes_en"]
+    field_order = ["course", "organiser", "date", "start_time", "end_time", "ends_next_day", "venue", "online_url",
+                   "capacity", "instructors", "assistants", "notes", "notes_en"]
     # Fields whose change moves the session (services.move_session tells everyone booked).
-    MOVE_FIELDS = ("date", "start_time", "end_time", "venue", "capacity")
+    MOVE_FIELDS = ("date", "start_time", "end_time", "ends_next_day", "venue", "capacity")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -175,12 +206,13 @@ class SessionForm(forms.ModelForm):
         if course and organiser and course.owner_partner and course.owner_partner != organiser:
             self.add_error("course", _("A partner's own course is run by that partner."))
         if all(cleaned.get(name) is not None for name in ("date", "start_time", "end_time")):
-            tz = timezone.get_current_timezone()
-            cleaned["starts_at"] = datetime.combine(cleaned["date"], cleaned["start_time"], tzinfo=tz)
-            cleaned["ends_at"] = datetime.combine(cleaned["date"], cleaned["end_time"], tzinfo=tz)
+            cleaned["starts_at"], cleaned["ends_at"], error = combine_times(
+                cleaned["date"], cleaned["start_time"], cleaned["end_time"],
+                next_day=bool(cleaned.get("ends_next_day")))
             self.keep_unchanged_times(cleaned)
-            if cleaned["ends_at"] <= cleaned["starts_at"]:
-                self.add_error("end_time", _("The end must be after the start."))
+            if error:
+                self.add_error("end_time", error)
+                del cleaned["starts_at"], cleaned["ends_at"]
             elif self.times_changed(cleaned) and cleaned["starts_at"] <= timezone.now():
                 self.add_error("date", _("Choose a time in the future."))
         if "venue" not in self.errors and not cleaned.get("venue") and not cleaned.get("online_url"):
@@ -217,7 +249,8 @@ class SessionEditForm(SessionForm):
         self.before = {"starts_at": session.starts_at, "ends_at": session.ends_at, "venue_id": session.venue_id,
                        "capacity": session.capacity, "online_url": session.online_url, "notes": session.notes,
                        "notes_en": session.notes_en}
-        self.initial.update({"date": start.date(), "start_time": start.time(), "end_time": end.time()})
+        self.initial.update({"date": start.date(), "start_time": start.time(), "end_time": end.time(),
+                             "ends_next_day": end.date() > start.date()})
         for name in ("course", "organiser"):
             self.fields[name].disabled = True
             self.fields[name].help_text = ""
@@ -483,7 +516,7 @@ class SessionCopyView(SessionCreateView):
         return {"course": session.course_id, "organiser": session.organiser_id, "venue": session.venue_id,
                 "online_url": session.online_url, "capacity": session.capacity, "notes": session.notes,
                 "notes_en": session.notes_en, "date": start.date() + timedelta(days=7), "start_time": start.time(),
-                "end_time": end.time()}
+                "end_time": end.time(), "ends_next_day": end.date() > start.date()}
 
 
 class SessionEditView(ChangeScopedMixin, SessionButtonsMixin, generic.EditView):
