@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -20,6 +20,7 @@ from wagtail.search import index
 
 from cms.blocks import BodyBlock
 from cms.i18n import localized
+from cms.panels import EasyJapanesePanel
 from courses.references import format_reference, new_reference
 from courses.tokens import registration_token
 
@@ -112,6 +113,10 @@ class CoursePage(RoutablePageMixin, Page):
     target_audience_en = models.CharField(_("who it is for (English)"), max_length=255, blank=True)
     what_to_bring = models.CharField(_("what to bring (Japanese)"), max_length=255, blank=True)
     what_to_bring_en = models.CharField(_("what to bring (English)"), max_length=255, blank=True)
+    # やさしい日本語 versions (optional): shown by a switch on the course page, and offered to readers of /en/.
+    summary_easy = models.TextField(_("summary (plain Japanese)"), blank=True,
+                                    help_text=_("やさしい日本語: short sentences, readings after harder kanji."))
+    what_to_bring_easy = models.CharField(_("what to bring (plain Japanese)"), max_length=255, blank=True)
     fee = models.PositiveIntegerField(_("fee (yen)"), default=0, help_text=_("0 for a free course."))
     skills = ParentalManyToManyField("outreach.SkillItem", blank=True, related_name="courses",
                                      verbose_name=_("can-do items taught"))
@@ -119,11 +124,13 @@ class CoursePage(RoutablePageMixin, Page):
     content_panels = [
         *Page.content_panels,
         FieldPanel("title_kana"), FieldPanel("title_en"),
-        MultiFieldPanel([FieldPanel("summary"), FieldPanel("summary_en")], heading=_("Summary")),
+        MultiFieldPanel([FieldPanel("summary"), FieldPanel("summary_en"), EasyJapanesePanel("summary_easy")],
+                        heading=_("Summary")),
         FieldPanel("body"), FieldPanel("body_en"),
         MultiFieldPanel([FieldRowPanel([FieldPanel("level"), FieldPanel("device")]), FieldPanel("topics"),
                          FieldPanel("target_audience"), FieldPanel("target_audience_en"),
-                         FieldPanel("what_to_bring"), FieldPanel("what_to_bring_en"), FieldPanel("fee")],
+                         FieldPanel("what_to_bring"), FieldPanel("what_to_bring_en"),
+                         EasyJapanesePanel("what_to_bring_easy"), FieldPanel("fee")],
                         heading=_("Details")),
         FieldPanel("skills"),
     ]
@@ -159,6 +166,12 @@ class CoursePage(RoutablePageMixin, Page):
             session.course = self  # the cards link back to the course: no query per session
             session.refusal = refusal_reason(session)
         context["sessions"] = sessions
+        # やさしい日本語: ?easy=1 on the Japanese page shows the plain-Japanese versions, where staff wrote them.
+        context["has_easy"] = bool(self.summary_easy or self.what_to_bring_easy)
+        context["easy"] = context["has_easy"] and request.GET.get("easy") == "1"
+        if context["has_easy"]:  # the same page without the /en/ prefix
+            language = translation.get_language_from_path(request.path)
+            context["japanese_url"] = request.path[len(language) + 1:] if language else request.path
         return context
 
     @path("sessions/<int:session_id>/register/", name="register")

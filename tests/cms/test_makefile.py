@@ -17,7 +17,10 @@ def stand_ins(tmp_path):
     (tmp_path / "venv").mkdir()
     log = tmp_path / "calls.log"
     python = bin_dir / "python"
-    python.write_text(f'#!/bin/sh\necho "$DEKIRU_BASE_URL $*" >> {log}\n')
+    # The demo starts the outbox worker in the background, then the server; the worker is stopped when the server
+    # ends, so the stand-in "server" waits a moment for the stand-in worker to be recorded.
+    python.write_text(f'#!/bin/sh\necho "$DEKIRU_BASE_URL $*" >> {log}\n'
+                      'case "$*" in *runserver*) sleep 1;; esac\n')
     npm = bin_dir / "npm"
     npm.write_text("#!/bin/sh\necho 'npm must not be needed' >&2\nexit 97\n")
     for tool in (python, npm):

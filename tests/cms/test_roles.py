@@ -54,7 +54,9 @@ def test_the_city_administrator_holds_every_permission():
 def test_the_programme_officer_manages_all_course_partner_and_outreach_data():
     assert codenames(roles.CITY_PROGRAMME_OFFICER) == {
         "wagtailadmin.access_admin", *data_model_permissions("add", "change", "delete", "view"),
-        "outreach.view_dashboard"}
+        "outreach.view_dashboard",
+        # the readings (ふりがな) staff correct (cms.furigana)
+        "cms.add_reading", "cms.change_reading", "cms.delete_reading", "cms.view_reading"}
 
 
 def test_the_analyst_only_views():

@@ -432,7 +432,7 @@ def test_index_lists_the_datasets_in_both_languages(client, participation):
     response = client.get("/en/opendata/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<html lang="en">' in html
+    assert '<html lang="en" class=' in html
     assert "<h1>Open data</h1>" in html
     assert 'href="/en/opendata/events.csv"' in html and 'href="/en/opendata/events.json"' in html
     assert 'href="/en/opendata/events.csv?excel=1"' in html
@@ -440,5 +440,5 @@ def test_index_lists_the_datasets_in_both_languages(client, participation):
     assert "fewer than 10 people" in html and "“X”" in html
     japanese = client.get("/opendata/")
     assert japanese.status_code == 200
-    assert '<html lang="ja">' in japanese.content.decode()
+    assert '<html lang="ja" class=' in japanese.content.decode()
     assert 'href="/opendata/events.csv"' in japanese.content.decode()
