@@ -20,3 +20,8 @@ def log(instance, action, **kwargs):
     if title and not kwargs.get("title"):
         kwargs["title"] = title
     return wagtail_log(instance, action, **kwargs)
+
+
+def acting_user(actor):
+    """The signed-in user a service acts for, for the log's user; None for residents (anonymous) and jobs."""
+    return actor if getattr(actor, "is_authenticated", False) else None

@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from cms.normalize import normalize_kana, normalize_name
 from courses.models import Participant, Registration, Session
 from courses.services import RegistrationError, retry_on_reference_collision
@@ -107,10 +107,6 @@ def _lock(registration: Registration) -> tuple[Session, Registration]:
     return session, locked
 
 
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
 def mark_attendance(*, registration: Registration, attended: bool | None, actor=None,
                     now: datetime | None = None) -> Registration:
     """Mark a person attended (True), a no-show (False), or undo the mark (None: back to confirmed).
@@ -146,7 +142,7 @@ def mark_attendance(*, registration: Registration, attended: bool | None, actor=
         registration.save(update_fields=fields)
         action = {Status.ATTENDED: "attended", Status.NO_SHOW: "no_show",
                   Status.CONFIRMED: "attendance_undone"}[target]
-        log(registration, f"courses.registration.{action}", user=_user(actor),
+        log(registration, f"courses.registration.{action}", user=acting_user(actor),
             data={"session": session.pk, "previous_status": previous})
     return registration
 
@@ -188,8 +184,8 @@ def add_walk_in(*, session: Session, age_band: str | None, ward=None, residence:
                                             age_band=age_band, ward=ward, residence=residence)
         registration = Registration.objects.create(
             session=session, participant=person, status=Status.ATTENDED, channel=Registration.Channel.WALK_IN,
-            booked_by=Registration.BookedBy.STAFF, created_by=_user(actor), confirmed_at=timezone.now())
-        log(registration, "courses.registration.walk_in_added", user=_user(actor), data={"session": session.pk})
+            booked_by=Registration.BookedBy.STAFF, created_by=acting_user(actor), confirmed_at=timezone.now())
+        log(registration, "courses.registration.walk_in_added", user=acting_user(actor), data={"session": session.pk})
     return registration
 
 
@@ -202,7 +198,7 @@ def remove_walk_in(*, registration: Registration, actor=None, now: datetime | No
             raise NotAWalkIn()
         _check_window(session, now)
         person = registration.participant
-        log(registration, "courses.registration.walk_in_removed", user=_user(actor),
+        log(registration, "courses.registration.walk_in_removed", user=acting_user(actor),
             data={"session": session.pk, "participant": person.pk})
         registration.delete()
         if not person.registrations.exists():
@@ -276,4 +272,3 @@ def enter_paper_sheet(*, session: Session, marks: list[tuple[Registration, bool 
             transaction.set_rollback(True)
             result.marks = result.walk_ins = 0
     return result
-

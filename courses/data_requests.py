@@ -35,7 +35,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from wagtail import hooks
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from cms.csv_safety import escape_csv_cell
 from courses import retention, services
 from courses.models import OutgoingMessage, Participant, Registration
@@ -212,7 +212,7 @@ def export_participant(*, participant: Participant, fmt: str, actor=None) -> byt
         raise ValueError(f"Unknown export format: {fmt}")
     held = holdings(participant)
     data = _export(held)
-    log(participant, EXPORT_LOG_ACTION, user=_user(actor), data={
+    log(participant, EXPORT_LOG_ACTION, user=acting_user(actor), data={
         "format": fmt, "registrations": len(data["registrations"]), "messages": len(data["messages"]),
         **{section.key: len(data[section.key]) for section in held.sections}})
     return to_json(data) if fmt == "json" else to_csv(data, held.sections)
@@ -242,12 +242,8 @@ def erase_participant(*, participant: Participant, reason: str, actor=None,
             cancelled.append(registration.pk)
         counts = retention.anonymise([locked.pk], now=now)
         locked.refresh_from_db()
-        log(locked, ERASE_LOG_ACTION, user=_user(actor), data={
+        log(locked, ERASE_LOG_ACTION, user=acting_user(actor), data={
             "reason": reason, "cancelled_bookings": cancelled, "registrations": counts.registrations,
             "messages": counts.messages})
     return ErasureResult(participant=locked, cancelled_bookings=cancelled, registrations=counts.registrations,
                          messages=counts.messages, log_entries=counts.log_entries)
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None

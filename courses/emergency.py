@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from wagtail.log_actions import LogContext, log
 
+from cms.audit import acting_user
 from cms.models import MunicipalitySettings
 from courses import services
 from courses.models import Registration, Session
@@ -144,7 +145,7 @@ def cancel_sessions(*, scope: EmergencyScope, reason: str, actor=None, expected:
     if not reason:
         raise RegistrationError(_("Please give a reason for the cancellation."))
     scope.check()
-    user = services._user(actor)
+    user = acting_user(actor)
     with transaction.atomic(), LogContext(user=user):
         # Lock the rows in id order (as services.move_registration does), so that a concurrent change to one of
         # them waits for us, or we for it, without deadlocking.

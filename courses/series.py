@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from courses import services
 from courses.models import Session, SessionSeries
 from courses.services import CapacityBelowConfirmed, RegistrationError
@@ -201,7 +201,7 @@ def change_series(*, series: SessionSeries, start_time: time | None = None, dura
             fields.append("capacity")
         if fields:
             series.save(update_fields=fields)
-        log(series, "courses.series.changed", user=services._user(actor),
+        log(series, "courses.series.changed", user=acting_user(actor),
             data={"fields": fields, "sessions": [s.pk for s in changed]})
     return changed
 
@@ -216,6 +216,6 @@ def cancel_series(*, series: SessionSeries, reason: str, actor=None, now: dateti
         series = SessionSeries.objects.select_for_update().get(pk=series.pk)
         cancelled = [services.cancel_session(session=session, reason=reason, actor=actor)
                      for session in future_sessions(series, now=now)]
-        log(series, "courses.series.cancelled", user=services._user(actor),
+        log(series, "courses.series.cancelled", user=acting_user(actor),
             data={"reason": reason, "sessions": [s.pk for s in cancelled]})
     return cancelled

@@ -16,7 +16,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone, to_half_width_ascii
 from courses import references
 from courses.models import CoursePage, Participant, Registration, Session, SessionStaff
@@ -341,7 +341,7 @@ def register(
         )
         _place(registration, session)
         registration.save()
-        log(registration, f"courses.registration.{registration.status}", user=_user(actor))
+        log(registration, f"courses.registration.{registration.status}", user=acting_user(actor))
         notify(Event.REGISTRATION_CONFIRMED if registration.status == Registration.Status.CONFIRMED
                else Event.REGISTRATION_WAITLISTED, registration=registration, session=session)
     return RegistrationResult(registration=registration, created=True)
@@ -360,7 +360,7 @@ def cancel_registration(*, registration: Registration, actor=None) -> Registrati
         registration.cancelled_at = timezone.now()
         registration.waitlist_position = None
         registration.save(update_fields=["status", "cancelled_at", "waitlist_position", "updated_at"])
-        log(registration, "courses.registration.cancelled", user=_user(actor))
+        log(registration, "courses.registration.cancelled", user=acting_user(actor))
         notify(Event.REGISTRATION_CANCELLED, registration=registration, session=session)
         promoted = _promote(session, actor=actor)
     return RegistrationResult(registration=registration, created=False, promoted=promoted)
@@ -387,7 +387,7 @@ def _promote(session: Session, *, actor=None) -> list[Registration]:
         registration.waitlist_position = None
         registration.confirmed_at = now
         registration.save(update_fields=["status", "waitlist_position", "confirmed_at", "updated_at"])
-        log(registration, "courses.registration.promoted", user=_user(actor))
+        log(registration, "courses.registration.promoted", user=acting_user(actor))
         notify(Event.REGISTRATION_PROMOTED, registration=registration, session=session)
     return waiting
 
@@ -406,7 +406,7 @@ def cancel_session(*, session: Session, reason: str, actor=None) -> Session:
         session.sequence += 1
         session.save(update_fields=["status", "cancellation_reason", "sequence", "updated_at"])
         affected = list(session.registrations.filter(status__in=Registration.ACTIVE).select_related("participant"))
-        log(session, "courses.session.cancelled", user=_user(actor), data={"reason": reason})
+        log(session, "courses.session.cancelled", user=acting_user(actor), data={"reason": reason})
         notify(Event.SESSION_CANCELLED, session=session, registrations=affected, reason=reason)
     return session
 
@@ -448,7 +448,7 @@ def move_session(*, session: Session, starts_at: datetime | None = None, ends_at
         session.save()
         promoted = _promote(session, actor=actor)
         if changes:
-            log(session, "courses.session.moved", user=_user(actor), data={"changes": changes})
+            log(session, "courses.session.moved", user=acting_user(actor), data={"changes": changes})
             affected = list(session.registrations.filter(status__in=Registration.ACTIVE)
                             .select_related("participant"))
             notify(Event.SESSION_MOVED, session=session, registrations=affected, changes=changes,
@@ -542,16 +542,16 @@ def move_registration(*, registration: Registration, to_session: Session, actor=
             session=new_session, participant_id=registration.participant_id, channel=registration.channel,
             booked_by=registration.booked_by, booker_name=registration.booker_name,
             booker_relationship=registration.booker_relationship, booker_email=registration.booker_email,
-            booker_phone=registration.booker_phone, created_by=_user(actor))
+            booker_phone=registration.booker_phone, created_by=acting_user(actor))
         _place(moved, new_session)
         moved.save()
         registration.status = Registration.Status.CANCELLED
         registration.cancelled_at = timezone.now()
         registration.waitlist_position = None
         registration.save(update_fields=["status", "cancelled_at", "waitlist_position", "updated_at"])
-        log(registration, "courses.registration.moved", user=_user(actor),
+        log(registration, "courses.registration.moved", user=acting_user(actor),
             data={"from_session": old_session.pk, "to_session": new_session.pk, "new_registration": moved.pk})
-        log(moved, f"courses.registration.{moved.status}", user=_user(actor))
+        log(moved, f"courses.registration.{moved.status}", user=acting_user(actor))
         notify(Event.REGISTRATION_MOVED, registration=moved, session=new_session, previous=registration)
         promoted = _promote(old_session, actor=actor)
     return RegistrationResult(registration=moved, created=True, promoted=promoted)
@@ -592,7 +592,7 @@ def merge_participants(*, keep: Participant, duplicate: Participant, actor=None)
         if keep.consented_at is None:
             keep.consented_at = duplicate.consented_at
         keep.save()
-        log(keep, "courses.participant.merged", user=_user(actor),
+        log(keep, "courses.participant.merged", user=acting_user(actor),
             data={"merged_participant": duplicate.pk, "merged_name": duplicate.name})
         duplicate.delete()
         for session_id in sorted(freed_sessions):
@@ -626,10 +626,6 @@ def find_participants(query: str, *, limit: int = 50):
     if as_typed != name:
         matches |= Q(name_nospace__icontains=as_typed)
     return participants.filter(matches).order_by("kana", "pk")[:limit]
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def find_sessions(*, q: str = "", ward=None, topic=None, level: str = "", device: str = "", date_from=None,

@@ -49,6 +49,7 @@ from django.utils.translation import gettext as _
 from import_export.results import RowResult
 from wagtail.log_actions import log
 
+from cms.audit import acting_user
 from cms.csv_safety import escape_csv_cell
 from courses.models import Registration, Session
 from courses.resources import (
@@ -409,7 +410,7 @@ def apply_import(kind: str, table: Table, *, user, filename: str = "", now: date
                     "created": report.new, "updated": report.updated, "unchanged": report.unchanged}
             data.update(report.summary)
             data["partners"] = sorted(resource.touched_partners)
-            log(audit_target(user, resource.touched_partners), "courses.spreadsheet.imported", user=_user(user),
+            log(audit_target(user, resource.touched_partners), "courses.spreadsheet.imported", user=acting_user(user),
                 data=data)
     if not report.ok:
         raise ImportRefused(report)
@@ -559,7 +560,7 @@ def export(kind: str, *, user, fmt: str, filters: ExportFilters | None = None,
     queryset = export_queryset(kind, user, filters)
     count = queryset.count()
     partner_ids = _export_partner_ids(queryset, kind, user)
-    log(audit_target(user, partner_ids), "courses.spreadsheet.exported", user=_user(user),
+    log(audit_target(user, partner_ids), "courses.spreadsheet.exported", user=acting_user(user),
         data={"kind": kind, "format": fmt, "rows": count, "filters": filters.as_log_data(),
               "partners": sorted(partner_ids)})
     resource = RESOURCES[kind](user=user)
@@ -601,7 +602,3 @@ def audit_target(user, partner_ids: set[int]):
         if partner is not None:
             return partner
     return Site.objects.filter(Q(is_default_site=True)).first() or Site.objects.first() or user
-
-
-def _user(user):
-    return user if getattr(user, "is_authenticated", False) else None

@@ -27,7 +27,7 @@ from django.db.models import Exists, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from courses.models import Registration
 from outreach.models import SelfAssessment, SkillItem, SkillScore
 
@@ -142,10 +142,6 @@ def _resolve(scores: Mapping, items: list[SkillItem]) -> list[tuple[SkillItem, i
     return [(by_number[number], answers[number]) for number in sorted(answers)]
 
 
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
 def record_self_assessment(*, registration: Registration, kind: str, scores: Mapping, source: str,
                            actor=None) -> SelfAssessment:
     """Record the `kind` ("pre" / "post") check of `registration`: `scores` maps item numbers (or SkillItems) to
@@ -157,7 +153,7 @@ def record_self_assessment(*, registration: Registration, kind: str, scores: Map
         raise ValueError(f"Unknown self-assessment kind: {kind!r}")
     if source not in Source.values:
         raise ValueError(f"Unknown self-assessment source: {source!r}")
-    user = _user(actor)
+    user = acting_user(actor)
     with transaction.atomic():
         locked = (Registration.objects.select_for_update(of=("self",))
                   .select_related("session", "session__course").get(pk=registration.pk))

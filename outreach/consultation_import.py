@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from wagtail.models import ModelLogEntry
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from courses import spreadsheets
 from outreach.consultations import EXPORTED, IMPORTED
 from outreach.resources import ConsultationResource, run_import
@@ -44,7 +44,7 @@ def import_consultations(table: spreadsheets.Table, *, user, filename: str = "",
         if not report.ok:
             transaction.set_rollback(True)
         else:
-            log(spreadsheets.audit_target(user, set()), IMPORTED, user=_user(user),
+            log(spreadsheets.audit_target(user, set()), IMPORTED, user=acting_user(user),
                 data={"file": filename[:200], "format": table.format, "rows": report.total, "created": report.new,
                       "sha256": digest})
     if not report.ok:
@@ -59,7 +59,7 @@ def export_consultations(queryset: QuerySet, *, user, fmt: str, filters: dict | 
     if fmt not in spreadsheets.FORMATS:
         raise ValueError(fmt)
     count = queryset.count()
-    log(spreadsheets.audit_target(user, set()), EXPORTED, user=_user(user),
+    log(spreadsheets.audit_target(user, set()), EXPORTED, user=acting_user(user),
         data={"format": fmt, "rows": count, "filters": filters or {}})
     resource = ConsultationResource(user=user)
     headers = resource.get_export_headers()
@@ -72,8 +72,3 @@ def export_consultations(queryset: QuerySet, *, user, fmt: str, filters: dict | 
     spreadsheets.write_xlsx(headers, rows, stream, title="consultations")
     stream.seek(0)
     return spreadsheets.Export(filename, spreadsheets.XLSX_CONTENT_TYPE, count, file=stream)
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
-

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from outreach.models import AGE_BAND_CHOICES, Consultation, ConsultationTopic
 from partners.models import Ward
 
@@ -97,10 +97,6 @@ def _log_data(consultation: Consultation, topics) -> dict:
             "outcome": consultation.outcome, "duration_minutes": consultation.duration_minutes}
 
 
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
 # --- Recording and changing -------------------------------------------------------------------------------------
 
 
@@ -114,9 +110,9 @@ def record_consultation(*, date: Date, place: str, place_ward: Ward, age_band: s
     with transaction.atomic():
         consultation = Consultation.objects.create(
             date=date, place=place, place_ward=place_ward, age_band=age_band or "", residence_ward=residence_ward,
-            residence=residence, outcome=outcome, duration_minutes=duration_minutes, recorded_by=_user(actor))
+            residence=residence, outcome=outcome, duration_minutes=duration_minutes, recorded_by=acting_user(actor))
         consultation.topics.set(topics)
-        log(consultation, RECORDED, user=_user(actor), data=_log_data(consultation, topics))
+        log(consultation, RECORDED, user=acting_user(actor), data=_log_data(consultation, topics))
     return consultation
 
 
@@ -134,7 +130,7 @@ def update_consultation(*, consultation: Consultation, date: Date, place: str, p
         locked.outcome, locked.duration_minutes = outcome, duration_minutes
         locked.save()
         locked.topics.set(topics)
-        log(locked, CHANGED, user=_user(actor), data=_log_data(locked, topics))
+        log(locked, CHANGED, user=acting_user(actor), data=_log_data(locked, topics))
     return locked
 
 

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from cms.audit import log
+from cms.audit import acting_user, log
 from partners.models import PartnerMembership, StaffCalendarFeed, new_feed_key
 
 SALT = "dekiru.partners.staff_feed"
@@ -39,14 +39,10 @@ def feed_from_token(token: str) -> StaffCalendarFeed:
     return feed
 
 
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
-
-
 def get_or_create_feed(*, membership: PartnerMembership, actor=None) -> StaffCalendarFeed:
     feed, created = StaffCalendarFeed.objects.get_or_create(membership=membership)
     if created:
-        log(feed, "partners.feed.created", user=_user(actor))
+        log(feed, "partners.feed.created", user=acting_user(actor))
     return feed
 
 
@@ -57,7 +53,7 @@ def regenerate_feed(*, feed: StaffCalendarFeed, actor=None) -> StaffCalendarFeed
         feed.revoked_at = None
         feed.regenerated_at = timezone.now()
         feed.save(update_fields=["key", "revoked_at", "regenerated_at"])
-        log(feed, "partners.feed.regenerated", user=_user(actor))
+        log(feed, "partners.feed.regenerated", user=acting_user(actor))
     return feed
 
 
@@ -66,5 +62,5 @@ def revoke_feed(*, feed: StaffCalendarFeed, actor=None) -> StaffCalendarFeed:
         feed.key = ""
         feed.revoked_at = timezone.now()
         feed.save(update_fields=["key", "revoked_at"])
-        log(feed, "partners.feed.revoked", user=_user(actor))
+        log(feed, "partners.feed.revoked", user=acting_user(actor))
     return feed

@@ -63,7 +63,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cms import roles
-from cms.audit import log
+from cms.audit import acting_user, log
 from cms.roles import ROLE_LABELS
 from cms.sending import absolute, lease_time, max_attempts, retry_delay, try_send
 from cms.templatetags.dekiru import hour_minute, long_date
@@ -109,10 +109,6 @@ def lifetime() -> timedelta:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _user(actor):
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def _language(language: str | None) -> str:
@@ -172,9 +168,9 @@ def invite(*, email: str, role: str, partner: Partner | None = None, first_name:
                                   field="email")
         invitation = StaffInvitation.objects.create(
             email=email, first_name=first_name.strip(), last_name=last_name.strip(), role=role, partner=partner,
-            membership_role=membership_role, language=_language(language), invited_by=_user(actor),
+            membership_role=membership_role, language=_language(language), invited_by=acting_user(actor),
             created_at=now, expires_at=now + lifetime(), next_attempt_at=now)
-        log(invitation, INVITED_LOG_ACTION, user=_user(actor),
+        log(invitation, INVITED_LOG_ACTION, user=acting_user(actor),
             data={"role": role, "partner": partner.pk if partner else None})
         _enqueue_on_commit(invitation)
     return invitation
@@ -197,7 +193,7 @@ def resend(*, invitation: StaffInvitation, actor=None, now: datetime | None = No
             send_round=F("send_round") + 1, token_hash="", send_status=SendStatus.WAITING, next_attempt_at=now,
             send_attempts=0, last_error="", sent_at=None, expires_at=now + lifetime())
         locked.refresh_from_db()
-        log(locked, RESENT_LOG_ACTION, user=_user(actor))
+        log(locked, RESENT_LOG_ACTION, user=acting_user(actor))
         _enqueue_on_commit(locked)
     return locked
 
@@ -214,7 +210,7 @@ def revoke(*, invitation: StaffInvitation, actor=None, now: datetime | None = No
             locked.revoked_at = now
             locked.next_attempt_at = None
             locked.save(update_fields=["revoked_at", "next_attempt_at"])
-            log(locked, REVOKED_LOG_ACTION, user=_user(actor))
+            log(locked, REVOKED_LOG_ACTION, user=acting_user(actor))
     return locked
 
 
