@@ -58,7 +58,7 @@ class ResidenceField(forms.ChoiceField):
                 (Participant.Residence.OUTSIDE.value, Participant.Residence.OUTSIDE.label),
                 (Participant.Residence.DECLINED.value, Participant.Residence.DECLINED.label)]
 
-    chosen_ward = None  # the ward that valid_value found, for the form's clean_ward
+    chosen_ward = None  # the ward that valid_value found, for split()
 
     def valid_value(self, value):
         if value in self.OTHER_ANSWERS:
@@ -67,6 +67,12 @@ class ResidenceField(forms.ChoiceField):
             return False
         self.chosen_ward = Ward.objects.filter(pk=int(value)).first()
         return self.chosen_ward is not None
+
+    def split(self, value: str) -> tuple[Ward | None, str]:
+        """A valid answer as stored: (the ward or None, the Participant.Residence value)."""
+        if value in self.OTHER_ANSWERS:
+            return None, value
+        return self.chosen_ward, Participant.Residence.CITY.value
 
 
 class StaffResidenceField(ResidenceField):
@@ -123,10 +129,8 @@ class RegistrationForm(forms.Form):
 
     def clean_ward(self):
         """(ward or None, Participant.Residence)."""
-        value = self.cleaned_data["ward"]
-        if value in ResidenceField.OTHER_ANSWERS:
-            return None, value
-        return self.fields["ward"].chosen_ward, Participant.Residence.CITY.value
+        return self.fields["ward"].split(self.cleaned_data["ward"])
+
     device = forms.ChoiceField(label=_("Your phone"), required=False,
                                choices=[("", "---------"), *[c for c in Participant.Device.choices if c[0]]])
     accessibility_needs = forms.CharField(

@@ -113,11 +113,7 @@ class ConsultationForm(forms.Form):
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data
-        answer = data["residence_ward"]
-        if answer in ResidenceField.OTHER_ANSWERS:
-            residence_ward, residence = None, answer
-        else:
-            residence_ward, residence = self.fields["residence_ward"].chosen_ward, Consultation.Residence.CITY.value
+        residence_ward, residence = self.fields["residence_ward"].split(data["residence_ward"])
         return {"date": data["date"], "place": data["place"], "place_ward": data["place_ward"],
                 "age_band": "" if data["age_band"] == NOT_GIVEN else data["age_band"],
                 "residence_ward": residence_ward, "residence": residence, "topics": list(data["topics"]),

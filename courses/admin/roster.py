@@ -32,7 +32,7 @@ from wagtail.admin.viewsets.base import ViewSet
 
 from courses import attendance, privacy
 from courses.admin.call_centre import can_use_call_centre
-from courses.forms import DECLINED, ResidenceField, StaffResidenceField
+from courses.forms import DECLINED, StaffResidenceField
 from courses.models import Participant, Registration, Session
 from partners import permissions
 
@@ -159,11 +159,7 @@ class WalkInForm(forms.Form):
     def walk_in(self) -> dict:
         """The arguments of attendance.add_walk_in (age_band, ward, residence, name, kana)."""
         data = self.cleaned_data
-        answer = data["ward"]
-        if answer in ResidenceField.OTHER_ANSWERS:
-            ward, residence = None, answer
-        else:
-            ward, residence = self.fields["ward"].chosen_ward, Participant.Residence.CITY.value
+        ward, residence = self.fields["ward"].split(data["ward"])
         return {"age_band": data["age_band"], "ward": ward, "residence": residence, "name": data["name"],
                 "kana": data["kana"]}
 
