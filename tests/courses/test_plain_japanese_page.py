@@ -37,7 +37,7 @@ def test_the_english_page_links_to_the_plain_japanese_page(client, site):
     assert EASY not in client.get("/en" + japanese_url + "?easy=1").content.decode()
 
 
-def test_the_editor_shows_the_check_beside_the_field_and_saves_anyway(client, site):
+def test_the_editor_shows_the_check_beside_the_field(client, site):
     course = factories.course(
         summary_easy="マイナンバーカードでオンライン申請をするやり方を、講師がていねいに説明いたします。")
     admin = get_user_model().objects.create_superuser("admin", password="pw")

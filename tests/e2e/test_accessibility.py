@@ -188,7 +188,7 @@ def visit(page, live_server, spec: PublicPage, scenario: Scenario, lang: str):
 # --- axe-core --------------------------------------------------------------------------------------------------
 
 
-def run_axe(page, axe_source: Path) -> list[dict]:
+def run_axe(page, axe_source: Path, tags: list[str] = AXE_TAGS) -> list[dict]:
     # Evaluated, not added as a <script> element: the public site's Content-Security-Policy blocks inline scripts.
     page.evaluate(axe_source.read_text())
     return page.evaluate(
@@ -200,7 +200,7 @@ def run_axe(page, axe_source: Path) -> list[dict]:
                 nodes: v.nodes.map(n => ({target: n.target.join(" "), html: n.html,
                                           summary: n.failureSummary}))}));
         }""",
-        AXE_TAGS)
+        tags)
 
 
 def format_violations(where: str, violations: list[dict]) -> str:

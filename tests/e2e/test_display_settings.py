@@ -11,7 +11,16 @@ import pytest
 
 from tests.e2e import test_accessibility as gate
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_accessibility import AXE_TAGS, OVERFLOW, PAGE_IDS, PAGES, REFLOW, format_violations, visit
+from tests.e2e.test_accessibility import (
+    AXE_TAGS,
+    OVERFLOW,
+    PAGES,
+    REFLOW,
+    PublicPage,
+    format_violations,
+    run_axe,
+    visit,
+)
 
 scenario = gate.scenario  # the accessibility gate's data set (a fixture)
 
@@ -22,21 +31,25 @@ SCREENSHOTS = os.environ.get("DEKIRU_SCREENSHOTS")
 SETTINGS = [("large", "standard", False), ("x-large", "standard", False), ("standard", "inverted", False),
             ("standard", "blue-yellow", False), ("standard", "standard", True), ("x-large", "inverted", True),
             ("x-large", "blue-yellow", True)]
-RESIDENT_PAGES = ["home", "classes-filtered", "course", "register", "register-errors", "confirmed", "cancel",
-                  "calendar"]
+RESIDENT_PAGES = ["home", "classes-filtered", "course", "register", "register-errors", "register-review",
+                  "confirmed", "cancel", "calendar"]
 
 
-def axe(page, axe_source: Path, tags: list[str]) -> list[dict]:
-    page.evaluate(axe_source.read_text())
-    return page.evaluate(
-        """async (tags) => {
-            const results = await axe.run(document, {runOnly: {type: "tag", values: tags},
-                                                      resultTypes: ["violations"]});
-            return results.violations.map(v => ({
-                id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
-                nodes: v.nodes.map(n => ({target: n.target.join(" "), html: n.html,
-                                          summary: n.failureSummary}))}));
-        }""", tags)
+def to_review(page):
+    """A valid form: the review page (入力内容の確認)."""
+    page.fill("#id_name", "川崎 花子")
+    page.fill("#id_kana", "カワサキ ハナコ")
+    page.fill("#id_phone", "090-1234-5678")
+    page.select_option("#id_age_band", "75-79")
+    page.select_option("#id_ward", "outside")
+    page.check("#id_consent")
+    with page.expect_navigation() as navigation:
+        page.click("main form button[type=submit]")
+    return navigation.value
+
+
+PAGES = [*PAGES, PublicPage("register-review", lambda s: s.register, action=to_review, expect="h1#review")]
+PAGE_IDS = [spec.id for spec in PAGES]
 
 
 def with_settings(page, live_server, size: str, scheme: str, furigana: bool = False):
@@ -75,7 +88,7 @@ def test_every_setting_keeps_the_resident_pages_accessible(live_server, open_pag
                 if overflow := page.evaluate(OVERFLOW):
                     report.append(f"{where}: {overflow['scrollWidth']}px wide in {overflow['width']}px;"
                                   f" too wide: {', '.join(overflow['wide'])}")
-                if viewport_name == "phone" and (violations := axe(page, axe_source, tags)):
+                if viewport_name == "phone" and (violations := run_axe(page, axe_source, tags)):
                     # AAA rules other than contrast (e.g. link purpose) are not part of the bar
                     violations = [v for v in violations if v["id"] not in ("identical-links-same-purpose",)]
                     if violations:
