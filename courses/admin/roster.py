@@ -19,6 +19,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -30,6 +31,7 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
+from cms import pdf
 from courses import attendance, privacy
 from courses.admin.call_centre import can_use_call_centre
 from courses.forms import DECLINED, StaffResidenceField
@@ -420,9 +422,13 @@ class SheetView(RosterBaseView):
         session = self.load_session()
         groups = RosterGroups(session, show_names=privacy.can_see_names(request.user))
         pages = sheet_pages([*groups.booked, *groups.walk_ins, *groups.waiting])
-        return TemplateResponse(request, self.template_name, {
-            "session": session, "pages": pages, "page_count": len(pages), "roster_url": self.roster_url(),
-            **self.shown})
+        context = {"session": session, "pages": pages, "page_count": len(pages), "roster_url": self.roster_url(),
+                   "pdf_url": f"{request.path}?format=pdf", **self.shown}
+        if request.GET.get("format") == "pdf":  # the same sheet as a PDF made on the server (cms.pdf)
+            html = render_to_string(self.template_name, context | {"pdf": True}, request=request)
+            day = timezone.localtime(session.starts_at).strftime("%Y%m%d")
+            return pdf.response(html, f"sign-in-sheet-{day}-{session.pk}.pdf")
+        return TemplateResponse(request, self.template_name, context)
 
 
 class PaperEntryView(RosterBaseView):
