@@ -186,3 +186,37 @@ def test_no_read_aloud_button_without_javascript(live_server, phone_page, scenar
     phone_page.goto(live_server.url + scenario.course)
     assert phone_page.locator("#read-aloud button").count() == 0
     assert not phone_page.locator("#read-aloud").is_visible()
+
+
+def test_book_a_class_with_every_reading_aid_on_and_no_javascript(live_server, phone_page, scenario):
+    """特大 + 白黒反転 + ふりがな, set through the form without JavaScript, then the whole booking: form, review,
+    confirmation. The readings never reach a value the resident sent (they are drawn, not text)."""
+    from courses.models import Registration
+
+    page = phone_page
+    page.goto(live_server.url + scenario.register)
+    page.click(".display-settings summary")
+    page.check("#text-size-x-large")
+    page.check("#colours-inverted")
+    page.check("#furigana-on")
+    with page.expect_navigation():
+        page.click(".display-settings button[type=submit]")
+    assert page.locator("html").get_attribute("class") == "text-x-large scheme-inverted furigana"
+    assert page.locator("main ruby").count()
+    before = Registration.objects.count()
+    page.fill("#id_name", "川崎 花子")
+    page.fill("#id_kana", "カワサキ ハナコ")
+    page.fill("#id_phone", "090-1234-5678")
+    page.select_option("#id_age_band", "75-79")
+    page.select_option("#id_ward", "outside")
+    page.check("#id_consent")
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")
+    assert page.locator("h1#review").count() and page.locator("main ruby").count()
+    with page.expect_navigation():
+        page.click("main button[name=step][value=register]")
+    assert Registration.objects.count() == before + 1
+    registration = Registration.objects.order_by("-pk").first()
+    assert registration.participant.name == "川崎 花子" and registration.participant.kana == "カワサキ ハナコ"
+    assert page.locator("html").get_attribute("class") == "text-x-large scheme-inverted furigana"
+    assert registration.reference_display in page.locator("main").inner_text().replace(" ", "")
