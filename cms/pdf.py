@@ -23,10 +23,10 @@ def _fetcher():
     from weasyprint.urls import URLFetcher, URLFetchingError  # WeasyPrint loads Pango: only when a PDF is made
 
     class StaticFilesOnly(URLFetcher):
-        """Static files from disk and the bundled font; nothing else (no network, no other file)."""
+        """Static files from disk, the bundled font and data: URLs; nothing else (no network, no other file)."""
 
         def fetch(self, url, headers=None):
-            if url == FONT.as_uri():
+            if url == FONT.as_uri() or url.startswith("data:"):  # the font; images given inline (charts)
                 return super().fetch(url, headers)
             parts = urlsplit(url)
             if url.startswith(BASE_URL) and parts.path.startswith(settings.STATIC_URL):

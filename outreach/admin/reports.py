@@ -13,9 +13,12 @@ on the partner whose report it is, or on the default Site for the comparison of 
 Thin views: the figures are outreach.reports (on outreach.metrics); the formats are pure functions there.
 """
 
+import base64
+
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
 from django.urls import include, path, reverse
 from django.utils import timezone
 from django.utils.dates import MONTHS
@@ -25,6 +28,7 @@ from django.views import View
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from cms import pdf
 from cms.audit import log
 from cms.i18n import localized
 from cms.models import MunicipalitySettings
@@ -130,6 +134,22 @@ class ReportBaseView(WagtailAdminTemplateMixin, View):
     def get_breadcrumbs_items(self):
         return [*self.breadcrumbs_items, {"url": None, "label": self.get_page_title()}]
 
+    def wants_pdf(self) -> bool:
+        return self.request.GET.get("format") == "pdf"
+
+    def pdf_url(self, query: str) -> str:
+        return f"{self.request.path}?{query}&format=pdf" if query else f"{self.request.path}?format=pdf"
+
+    def page_or_pdf(self, filename: str, **context):
+        """The report page, or (?format=pdf) the same page as a PDF made on the server (cms.pdf), print styles
+        applied: no admin chrome, A4 portrait."""
+        context = self.get_context_data(**context)
+        if not self.wants_pdf():
+            return self.render_to_response(context)
+        html = render_to_string(self.template_name, context | {"base_template": "outreach/admin/report_pdf.html"},
+                                request=self.request)
+        return pdf.response(html, filename)
+
     def period_filters(self, form) -> metrics.Filters:
         fiscal_year, month = form.period()
         return metrics.Filters(fiscal_year=fiscal_year, month=month, scope=scope_for(self.request.user))
@@ -155,7 +175,10 @@ class AnnualReportView(ReportBaseView):
         def chart(name):
             spec = dashboard.CHARTS[name]
             chart = {"name": name, "matrix": board.table(spec.table), "alt": spec.alt(board)}
-            if with_images:
+            if with_images and self.wants_pdf():  # drawn here: the PDF fetches nothing from the server
+                image = dashboard.chart_bytes(name, "png", board, version=dashboard.data_version(request))
+                chart["src"] = "data:image/png;base64," + base64.b64encode(image).decode()
+            elif with_images:
                 chart["src"] = f"{reverse('outreach_chart', args=[name, 'png'])}?{chart_query}"
                 chart["svg"] = f"{reverse('outreach_chart', args=[name, 'svg'])}?{chart_query}"
                 chart["downloads"] = dashboard_admin.downloads(spec.table, querystring(report.filters))
@@ -168,11 +191,13 @@ class AnnualReportView(ReportBaseView):
         consultation_tables = ([board.table(name) for name in ("consultations-topic", "consultations-outcome",
                                                                 "consultations-place", "consultations-band")]
                                if report.city_wide and board.show_consultations else [])
-        return self.render_to_response(self.get_context_data(
+        query = querystring(report.filters)
+        return self.page_or_pdf(
+            f"dekiru-annual-report-FY{filters.fiscal_year}.pdf",
             form=form, report=report, fiscal_year=filters.fiscal_year, city_wide=report.city_wide,
             municipality=municipality_name(request), generated_at=timezone.localtime(), charts=charts,
             summary=board.table("summary"), elapsed=board.elapsed, population_year=board.reach.population_year,
-            consultation_tables=consultation_tables, query=querystring(report.filters)))
+            consultation_tables=consultation_tables, query=query, pdf_url=self.pdf_url(query))
 
 
 class PartnerReportView(ReportBaseView):
@@ -188,7 +213,13 @@ class PartnerReportView(ReportBaseView):
         comparison = reports.partner_comparison(filters) if city_staff else None
         period_query = querystring(filters.with_(scope=None))
         query = querystring(filters, partner=partner.pk) if partner else period_query
-        return self.render_to_response(self.get_context_data(
+        if partner and self.wants_pdf():  # a download of the partner's figures: audited as the others are
+            log(partner, reports.LOG_ACTION_EXPORTED, user=request.user, data={
+                "report": "partner", "format": "pdf", "partner": partner.pk, "fiscal_year": filters.fiscal_year,
+                "month": filters.month, "sessions": len(report.sessions)})
+        suffix = f"-{filters.month:02d}" if filters.month else ""
+        return self.page_or_pdf(
+            f"dekiru-partner-report-{partner.pk if partner else 'all'}-FY{filters.fiscal_year}{suffix}.pdf",
             form=form, report=report, partner=partner, comparison=comparison, city_staff=city_staff,
             period=reports.period_label(filters), municipality=municipality_name(request),
             generated_at=timezone.localtime(), query=query, period_query=period_query,
@@ -198,7 +229,8 @@ class PartnerReportView(ReportBaseView):
                        (_("Download Excel (XLSX)"), f"{url('partner_export', 'xlsx')}?{query}")] if report else None,
             comparison_downloads=[
                 (_("Download CSV"), f"{url('comparison_export', 'csv')}?{period_query}"),
-                (_("Download Excel (XLSX)"), f"{url('comparison_export', 'xlsx')}?{period_query}")]))
+                (_("Download Excel (XLSX)"), f"{url('comparison_export', 'xlsx')}?{period_query}")],
+            pdf_url=self.pdf_url(query))
 
 
 class PartnerReportExportView(ReportBaseView):
