@@ -85,9 +85,7 @@ def _state(session, now: datetime) -> str:
         return "cancelled"
     if session.starts_at <= now:
         return "past"
-    try:
-        services.check_booking_window(session, now=now)
-    except services.RegistrationError:
+    if services.booking_refusal(session, now=now):
         return "closed"
     return "open" if session.seats_left else "full"
 

@@ -170,14 +170,20 @@ def check_booking_window(session: Session, *, now: datetime | None = None) -> No
         raise RegistrationClosed()
 
 
-def refusal_reason(session: Session, *, now: datetime | None = None) -> str | None:
-    """Why this session cannot be booked now, in words for the resident (cancelled, past, not open yet, closed),
-    or None when it can. The time rules of check_open_for_registration, for pages that list public sessions."""
+def booking_refusal(session: Session, *, now: datetime | None = None) -> RegistrationError | None:
+    """The time rule that refuses booking this session now (cancelled, past, not open yet, closed), or None when
+    it can be booked: check_booking_window's answer, for pages that list public sessions."""
     try:
         check_booking_window(session, now=now)
     except RegistrationError as exc:
-        return exc.message
+        return exc
     return None
+
+
+def refusal_reason(session: Session, *, now: datetime | None = None) -> str | None:
+    """Why this session cannot be booked now, in words for the resident, or None when it can."""
+    refusal = booking_refusal(session, now=now)
+    return refusal.message if refusal else None
 
 
 def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetails) -> Participant:

@@ -74,19 +74,10 @@ def place(venue, municipality: Municipality) -> dict:
     return data
 
 
-def refusal(session, *, now: datetime):
-    """Why the session cannot be booked now (the booking service's own rule), or None."""
-    try:
-        services.check_booking_window(session, now=now)
-    except services.RegistrationError as exc:
-        return exc
-    return None
-
-
 def availability(session, *, now: datetime) -> str:
     """PreOrder before registration opens; SoldOut once it has closed or when every seat is taken (the waiting
     list is still open then, but a seat is not); InStock otherwise."""
-    reason = refusal(session, now=now)
+    reason = services.booking_refusal(session, now=now)
     if isinstance(reason, services.RegistrationNotOpen):
         return PRE_ORDER
     if reason is not None or session.seats_left <= 0:
@@ -102,7 +93,7 @@ def offer(session, *, course, page_url: str, register_url: str, now: datetime) -
         "price": course.fee,
         "priceCurrency": "JPY",
         "availability": availability(session, now=now),
-        "url": register_url if refusal(session, now=now) is None else page_url,
+        "url": register_url if services.booking_refusal(session, now=now) is None else page_url,
     }
     valid_from = session.registration_opens_at or session.created_at
     data["validFrom"] = iso(valid_from)
