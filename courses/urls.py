@@ -13,6 +13,7 @@ urlpatterns = [
     path("registrations/already/", views.already_registered, name="already_registered"),
     path("registrations/<str:token>/", never_cache(views.registration_detail), name="registration"),
     path("registrations/<str:token>/cancel/", never_cache(views.cancel), name="cancel"),
+    path("registrations/<str:token>/slip.pdf", never_cache(views.registration_slip), name="registration_slip"),
     # iCalendar: downloads and subscribable feeds (courses.calendar_views).
     path("registrations/<str:token>/calendar.ics", never_cache(calendar_views.registration_ics),
          name="registration_ics"),

@@ -3,11 +3,14 @@
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from cms import pdf
+from cms.models import SiteSettings
 from cms.ratelimit import ratelimit_post
 from courses import services
 from courses.forms import RegistrationForm, SessionFilterForm
@@ -132,3 +135,15 @@ def cancel(request, token):
     }, status=400 if error else 200)
 
 
+def slip_pdf(request, registration: Registration):
+    """The booking slip (控え) as a PDF: A5, large print (templates/courses/slip.html, cms.pdf)."""
+    site_settings = SiteSettings.for_request(request)
+    html = render_to_string("courses/slip.html", {
+        "registration": registration, "session": registration.session, "course": registration.session.course,
+        "phone": site_settings.phone_number}, request=request)
+    return pdf.response(html, f"booking-{registration.reference}.pdf")
+
+
+def registration_slip(request, token):
+    """/registrations/<token>/slip.pdf: the resident prints their slip from their own page."""
+    return slip_pdf(request, registration_from_token(token, _registration_queryset()))

@@ -25,6 +25,7 @@ from wagtail.admin.widgets.button import HeaderButton
 from courses import references, services
 from courses.admin.forms import LookupForm, MoveRegistrationForm, PhoneBookingForm, SessionSearchForm
 from courses.models import Participant, Registration, Session, waitlist_rank
+from courses.views import slip_pdf
 
 CALL_CENTRE_PERMISSIONS = ("courses.add_registration", "courses.change_registration", "courses.view_participant")
 MERGE_PERMISSIONS = (*CALL_CENTRE_PERMISSIONS, "courses.change_participant")
@@ -171,6 +172,8 @@ class RegistrationView(CallCentreView):
             Registration.objects.select_related("participant", "participant__ward", "session", "session__course",
                                                 "session__venue", "session__venue__ward", "session__organiser",
                                                 "created_by"), pk=pk)
+        if request.GET.get("format") == "pdf":  # the booking slip, to post to a caller without a printer
+            return slip_pdf(request, self.registration)
         return self.render(registration=self.registration, session=self.registration.session,
                            course=self.registration.session.course, participant=self.registration.participant,
                            rank=waitlist_rank(self.registration), can_act=_can_act_on(self.registration))
