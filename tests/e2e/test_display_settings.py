@@ -159,7 +159,8 @@ Object.defineProperty(window, "speechSynthesis", {value: {
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_read_aloud_reads_the_main_content_in_the_pages_language(live_server, browser, scenario, lang):
-    """Headless Chromium has no voices: the speech API is stubbed, and what would be spoken is checked."""
+    """Headless Chromium has no voices: a recorder takes the place of the speech API, and what would be spoken
+    is checked."""
     context = browser.new_context(viewport=PHONE, locale="ja-JP")
     context.add_init_script(SPEECH_STUB)
     page = context.new_page()
@@ -204,14 +205,7 @@ def test_book_a_class_with_every_reading_aid_on_and_no_javascript(live_server, p
     assert page.locator("html").get_attribute("class") == "text-x-large scheme-inverted furigana"
     assert page.locator("main ruby").count()
     before = Registration.objects.count()
-    page.fill("#id_name", "川崎 花子")
-    page.fill("#id_kana", "カワサキ ハナコ")
-    page.fill("#id_phone", "090-1234-5678")
-    page.select_option("#id_age_band", "75-79")
-    page.select_option("#id_ward", "outside")
-    page.check("#id_consent")
-    with page.expect_navigation():
-        page.click("main form button[type=submit]")
+    to_review(page)
     assert page.locator("h1#review").count() and page.locator("main ruby").count()
     with page.expect_navigation():
         page.click("main button[name=step][value=register]")
