@@ -46,7 +46,7 @@ def run() -> None:
     venues = [factories.venue(ward=wards[i % len(wards)]) for i in range(20)]
     organiser = factories.partner()
     client = Client()
-    for total in (300, 3000):
+    for total in (300, 30000):
         _grow_to(total, courses, venues, organiser)
         for label, params in [("no filter", {}), ("ward + free + keyword", {"ward": wards[0].pk, "free": "on",
                                                                             "q": "スマホ"})]:
