@@ -16,17 +16,19 @@ from datetime import datetime, timedelta
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views import View
 from wagtail.admin import messages
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
@@ -108,6 +110,43 @@ def is_understaffed(session) -> bool:
     """From the session's prefetched staff and annotated confirmed count: no query."""
     return SessionStaff.is_understaffed(staff_count=len(session.staff_assignments.all()),
                                         confirmed_count=session.confirmed_count)
+
+
+def staffing_window() -> timedelta:
+    """How far ahead the sessions list warns about staffing (DEKIRU_STAFFING_WARNING_DAYS, default 14): further
+    out, staff are still being assigned and a warning on every row is noise."""
+    return timedelta(days=getattr(settings, "DEKIRU_STAFFING_WARNING_DAYS", 14))
+
+
+def warn_understaffed(session, *, now: datetime | None = None) -> bool:
+    """Whether the list flags the session: scheduled, not over, starting within the staffing window, and short of
+    staff by the rule (SessionStaff.is_understaffed). No query."""
+    now = now or timezone.now()
+    return (not session.is_cancelled and session.ends_at > now and session.starts_at <= now + staffing_window()
+            and is_understaffed(session))
+
+
+def understaffed_soon(sessions, *, now: datetime | None = None):
+    """The sessions `warn_understaffed` flags, as a database filter (the list's 「スタッフ不足」 filter)."""
+    now = now or timezone.now()
+    staff_count = Subquery(SessionStaff.objects.filter(session=OuterRef("pk")).order_by()
+                           .values("session").annotate(n=Count("pk")).values("n"))
+    return (sessions.filter(status=Session.Status.SCHEDULED, ends_at__gt=now, starts_at__lte=now + staffing_window())
+            .annotate(staff_count_now=Coalesce(staff_count, 0))
+            .filter(confirmed_count__gt=F("staff_count_now") * SessionStaff.ATTENDEES_PER_STAFF))
+
+
+def status_label(session, *, now: datetime | None = None) -> str:
+    """What the list says about a session: cancelled, ended, in progress or scheduled — a session in the past is
+    never 「開催予定」."""
+    now = now or timezone.now()
+    if session.is_cancelled:
+        return session.get_status_display()
+    if session.ends_at <= now:
+        return pgettext("session status", "Ended")
+    if session.starts_at <= now:
+        return pgettext("session status", "In progress")
+    return session.get_status_display()
 
 
 def with_details(sessions):
@@ -318,7 +357,34 @@ def _filter_venues(request):
     return Venue.objects.filter(Q(pk__in=sessions.values("venue_id")) | Q(pk__in=venues_for(user).values("pk")))
 
 
+class WhenFilter(django_filters.ChoiceFilter):
+    """Upcoming sessions (and those under way) unless past or all are asked for: the list opens on what staff
+    work on next, soonest first."""
+
+    UPCOMING, PAST, ALL = "upcoming", "past", "all"
+
+    def filter(self, qs, value):
+        now = timezone.now()
+        if value == self.PAST:
+            return qs.filter(ends_at__lte=now)
+        if value == self.ALL:
+            return qs
+        return qs.filter(ends_at__gt=now)
+
+
+class UnderstaffedFilter(django_filters.BooleanFilter):
+    def filter(self, qs, value):
+        return understaffed_soon(qs) if value else qs
+
+
 class SessionFilterSet(WagtailFilterSet):
+    when = WhenFilter(label=gettext_lazy("When"), empty_label=None, null_label=None,
+                      choices=[(WhenFilter.UPCOMING, gettext_lazy("Upcoming and under way")),
+                               (WhenFilter.PAST, gettext_lazy("Past")), (WhenFilter.ALL, gettext_lazy("All"))])
+    understaffed = UnderstaffedFilter(
+        label=gettext_lazy("Short of staff soon"), widget=forms.CheckboxInput,
+        help_text=gettext_lazy("Sessions in the coming days without enough instructors and assistants for the people "
+                               "booked."))
     course = django_filters.ModelChoiceFilter(label=gettext_lazy("Course"), queryset=_filter_courses)
     venue = django_filters.ModelChoiceFilter(label=gettext_lazy("Venue"), queryset=_filter_venues)
     ward = django_filters.ModelChoiceFilter(label=gettext_lazy("Ward"), field_name="venue__ward",
@@ -340,8 +406,15 @@ class TemplateColumn(Column):
 class StaffColumn(TemplateColumn):
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
-        context.update(staff=instance.staff_assignments.all(), understaffed=is_understaffed(instance),
+        context.update(staff=instance.staff_assignments.all(), understaffed=warn_understaffed(instance),
                        per_staff=SessionStaff.ATTENDEES_PER_STAFF)
+        return context
+
+
+class StatusColumn(TemplateColumn):
+    def get_cell_context_data(self, instance, parent_context):
+        context = super().get_cell_context_data(instance, parent_context)
+        context["label"] = status_label(instance)
         return context
 
 
@@ -357,6 +430,12 @@ class SessionIndexView(generic.IndexView):
     def get_base_queryset(self):
         return with_details(policy.instances_user_has_any_permission_for(self.request.user, ANY_ACTION))
 
+    def get_ordering(self):
+        """Soonest first; past sessions most recent first, unless a column was chosen."""
+        if "ordering" not in self.request.GET and self.request.GET.get("when") == WhenFilter.PAST:
+            return "-starts_at"
+        return super().get_ordering()
+
     @cached_property
     def columns(self):
         title_class = self._get_title_column_class(TitleColumn)
@@ -366,8 +445,8 @@ class SessionIndexView(generic.IndexView):
             Column("course", label=_("Course"), accessor="course.title", sort_key="course__title"),
             TemplateColumn("venue", label=_("Venue"), template="courses/admin/sessions/cells/venue.html"),
             TemplateColumn("seats", label=_("Seats"), template="courses/admin/sessions/cells/seats.html"),
-            TemplateColumn("status", label=_("Status"), template="courses/admin/sessions/cells/status.html",
-                           sort_key="status"),
+            StatusColumn("status", label=_("Status"), template="courses/admin/sessions/cells/status.html",
+                         sort_key="status"),
             StaffColumn("staff", label=_("Staff"), template="courses/admin/sessions/cells/staff.html"),
         ]
         ids = policy.partner_ids(self.request.user)

@@ -570,3 +570,63 @@ def test_book_a_caller_is_offered_to_those_who_can_use_the_call_centre(client, w
 def test_the_menu_offers_sessions_to_partner_staff(client, world):
     client.force_login(world.instructor_b)
     assert url("index") in client.get(reverse("wagtailadmin_home")).content.decode()
+
+
+# --- The list opens on what is next; past sessions say they are over; the staffing warning only where it matters ---
+
+
+def test_the_list_opens_on_upcoming_sessions_soonest_first_and_past_ones_are_a_filter_away(client, world):
+    client.force_login(world.officer)
+    later = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=timedelta(days=20))
+    past = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=timedelta(days=-30))
+    older = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=timedelta(days=-60))
+
+    def listed(query=""):
+        response = client.get(url("index") + query)
+        assert response.status_code == 200
+        return [s.pk for s in response.context["object_list"]]
+
+    upcoming = listed()
+    assert past.pk not in upcoming and older.pk not in upcoming
+    assert upcoming[-1] == later.pk and set(upcoming) == {world.session_a.pk, world.session_b.pk, later.pk}
+    assert listed("?when=past") == [past.pk, older.pk]  # the most recent first
+    assert set(listed("?when=all")) == {world.session_a.pk, world.session_b.pk, later.pk, past.pk, older.pk}
+    assert client.get(url("index") + "?when=yesterday").status_code == 200  # an unknown value: no 5xx
+
+
+def test_past_and_running_sessions_say_so_instead_of_scheduled(client, world):
+    client.force_login(world.officer)
+    past = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=timedelta(days=-3))
+    running = factories.session(course_page=world.course_a, venue=world.venue_a, starts_in=timedelta(minutes=-30))
+    cancelled = daytime_session(course_page=world.course_a, venue=world.venue_a, starts_in=timedelta(days=5))
+    services_cancel(cancelled)
+    from courses.admin.sessions import status_label
+
+    with translation_override("ja"):
+        labels = {s.pk: status_label(s) for s in Session.objects.filter(pk__in=[past.pk, running.pk,
+                                                                               cancelled.pk, world.session_a.pk])}
+    assert labels == {past.pk: "終了", running.pk: "開催中", cancelled.pk: "中止", world.session_a.pk: "開催予定"}
+    content = client.get(url("index") + "?when=all").content.decode()
+    assert "Ended" in content and "In progress" in content
+
+
+def test_the_staffing_warning_only_for_sessions_in_the_coming_days_and_as_a_filter(client, world, settings):
+    settings.DEKIRU_STAFFING_WARNING_DAYS = 14
+    soon = daytime_session(course_page=world.course_b, venue=world.venue_b, starts_in=timedelta(days=3))
+    far = daytime_session(course_page=world.course_b, venue=world.venue_b, starts_in=timedelta(days=40))
+    staffed = daytime_session(course_page=world.course_b, venue=world.venue_b, starts_in=timedelta(days=4))
+    SessionStaff.objects.create(session=staffed, user=world.instructor_b)
+    for session in (soon, far, staffed):
+        factories.registration(session_obj=session)
+    client.force_login(world.manager_b)
+    response = client.get(url("index") + "?when=all")
+    content = response.content.decode()
+    assert content.count("data-understaffed") == 1  # soon; far is outside the window, staffed has its instructor
+    flagged = client.get(url("index") + "?when=all&understaffed=on")
+    assert [s.pk for s in flagged.context["object_list"]] == [soon.pk]
+
+
+def translation_override(language):
+    from django.utils import translation
+
+    return translation.override(language)
