@@ -60,6 +60,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from cms.audit import log
+from cms.ratelimit import LOG_ACCOUNT_LIMITED
 from cms.roles import CITY_ADMINISTRATOR
 
 SESSION_KEY = "dekiru_2fa"
@@ -84,6 +85,8 @@ LOG_ACTIONS = {
     LOG_TURNED_OFF: gettext_noop("Two-factor authentication turned off"),
     LOG_RESET: gettext_noop("Two-factor authentication reset by an administrator"),
     LOG_BACKUP_CODES: gettext_noop("New two-factor backup codes made"),
+    # The per-account sign-in limit (cms.ratelimit) is sign-in security too: its alert is listed with these.
+    LOG_ACCOUNT_LIMITED: gettext_noop("Sign-in paused after many failed attempts"),
 }
 
 

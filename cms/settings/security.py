@@ -1,18 +1,22 @@
 """Security hardening shared by every settings module (applied at the end of base.py).
 
-Content-Security-Policy (django-csp), per-client rate limits on the public endpoints that write (cms.ratelimit)
-and the admin login lockout (django-axes). The HTTPS-only settings (HSTS, secure cookies, SSL redirect) stay in
-production.py: a local run over plain HTTP must keep working. Every tunable is read from the environment.
+Content-Security-Policy (django-csp), per-client rate limits on the public endpoints that write (cms.ratelimit),
+the admin login lockout (django-axes), the per-account sign-in limit (cms.ratelimit), the trusted proxies, and the
+staff sessions' idle timeout and lifetime (cms.middleware). The HTTPS-only settings (HSTS, secure cookies, SSL
+redirect) stay in production.py: a local run over plain HTTP must keep working. Every tunable is read from the
+environment.
 """
 
 import base64
 import hashlib
+import ipaddress
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -21,6 +25,18 @@ def _env_bool(name: str, default: bool) -> bool:
 
 def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def trusted_proxies(items: list[str]) -> list[str]:
+    """The networks of DEKIRU_TRUSTED_PROXIES, checked ("10.0.0.0/8", "192.0.2.7", "2001:db8::/32")."""
+    networks = []
+    for item in items:
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"DEKIRU_TRUSTED_PROXIES: {item!r} is not an address or network "
+                                       "(e.g. 10.0.0.0/8).") from exc
+    return networks
 
 
 def _insert_after(middleware: list[str], anchor: str, name: str) -> None:
@@ -106,6 +122,10 @@ def apply(settings: dict) -> None:
                   "cms.ratelimit.AdminLoginRateLimitMiddleware")
     # Two-factor sign-in (cms.two_factor): after authentication, which it needs; before the admin's views.
     _insert_after(middleware, "cms.ratelimit.AdminLoginRateLimitMiddleware", "cms.two_factor.TwoFactorMiddleware")
+    # Staff sessions' idle timeout and lifetime (cms.middleware): after messages, whose note it leaves for the
+    # login page. It reads the session only when the request carries a session cookie: the public site is untouched.
+    _insert_after(middleware, "django.contrib.messages.middleware.MessageMiddleware",
+                  "cms.middleware.AdminSessionTimeoutMiddleware")
     # django-axes turns a lockout flagged during authentication into its response: last, as its docs ask.
     middleware.append("axes.middleware.AxesMiddleware")
     settings["MIDDLEWARE"] = middleware
@@ -123,8 +143,11 @@ def apply(settings: dict) -> None:
     settings["DEKIRU_ADMIN_CSP_DIRECTIVES"] = admin_policy(update_check=update_check)
 
     # --- Client addresses -------------------------------------------------------------------------------------
-    # Behind N load balancers/proxies that each append to X-Forwarded-For, the client is the N-th address from the
-    # right. 0 (the default) ignores the header, which any client can forge.
+    # X-Forwarded-For is believed only from these networks (the load balancers and proxies in front, CIDRs,
+    # comma-separated): any client can write the header, so from anyone else it is ignored (cms.ratelimit).
+    # Empty (the default): REMOTE_ADDR is the client. A typo stops the start rather than trusting nobody silently.
+    settings["DEKIRU_TRUSTED_PROXIES"] = trusted_proxies(_env_list("DEKIRU_TRUSTED_PROXIES"))
+    # No longer used (it trusted the N-th entry from whoever sent it); `manage.py check` warns while it is set.
     settings["DEKIRU_TRUSTED_PROXY_COUNT"] = int(os.environ.get("DEKIRU_TRUSTED_PROXY_COUNT", "0"))
 
     # --- Rate limits (cms.ratelimit) ----------------------------------------------------------------------------
@@ -145,8 +168,11 @@ def apply(settings: dict) -> None:
 
     # --- Admin login lockout (django-axes) -----------------------------------------------------------------------
     # axes' backend refuses a locked-out login before Django's ModelBackend checks the password.
+    # Then the per-account limit (cms.ratelimit.AccountSignInLimitBackend) checks the password with ModelBackend's
+    # code; ModelBackend stays listed for permissions and the sessions it signed in.
     settings["AUTHENTICATION_BACKENDS"] = [
         "axes.backends.AxesStandaloneBackend",
+        "cms.ratelimit.AccountSignInLimitBackend",
         "django.contrib.auth.backends.ModelBackend",
     ]
     settings["AXES_ENABLED"] = _env_bool("DEKIRU_LOGIN_LOCKOUT_ENABLED", True)
@@ -163,6 +189,25 @@ def apply(settings: dict) -> None:
     # time (User.last_login is enough), and Django's own admin site, where axes would list them, is not installed.
     settings["AXES_DISABLE_ACCESS_LOG"] = True
     settings["AXES_ENABLE_ADMIN"] = False
+
+    # --- Sign-in limit per account (cms.ratelimit) ----------------------------------------------------------------
+    # Guesses at one account from many addresses: after this many failures in a row (any addresses), each attempt
+    # waits 1, 2, 4 … seconds after the last failure, at most the maximum; forgotten after a successful sign-in or
+    # the window without failures. 10 failures then the doubling: about 115 guesses a day at most per account.
+    settings["DEKIRU_SIGNIN_ACCOUNT_LIMIT_ENABLED"] = _env_bool("DEKIRU_SIGNIN_ACCOUNT_LIMIT_ENABLED", True)
+    settings["DEKIRU_SIGNIN_ACCOUNT_FAILURES"] = int(os.environ.get("DEKIRU_SIGNIN_ACCOUNT_FAILURES", "10"))
+    settings["DEKIRU_SIGNIN_BACKOFF_MAX_MINUTES"] = float(os.environ.get("DEKIRU_SIGNIN_BACKOFF_MAX_MINUTES", "15"))
+    settings["DEKIRU_SIGNIN_ACCOUNT_WINDOW_MINUTES"] = float(
+        os.environ.get("DEKIRU_SIGNIN_ACCOUNT_WINDOW_MINUTES", "60"))
+
+    # --- Staff sessions (cms.middleware.AdminSessionTimeoutMiddleware) -----------------------------------------------
+    # Signed out after this many minutes without a request, and this many hours after signing in, whatever the
+    # activity (a borrowed or shared computer, a stolen session cookie). A password change or deactivation ends
+    # the other sessions at once (Django's session auth hash; ModelBackend refuses inactive users).
+    settings["DEKIRU_ADMIN_IDLE_MINUTES"] = float(os.environ.get("DEKIRU_ADMIN_IDLE_MINUTES", "30"))
+    settings["DEKIRU_ADMIN_SESSION_HOURS"] = float(os.environ.get("DEKIRU_ADMIN_SESSION_HOURS", "12"))
+    # The cookie outlives neither: Django's own expiry as a backstop (it refreshes only when the session is saved).
+    settings["SESSION_COOKIE_AGE"] = int(settings["DEKIRU_ADMIN_SESSION_HOURS"] * 3600)
 
     # --- Two-factor sign-in (cms.two_factor, django-otp) ---------------------------------------------------------
     # Roles (cms.roles group names, comma-separated) that must use it; everyone else with admin access may.

@@ -27,7 +27,7 @@ NEIGHBOUR = "192.0.2.99"
 def small_limits(settings):
     settings.RATELIMIT_ENABLE = True
     settings.DEKIRU_RATE_LIMITS = LIMITS
-    settings.DEKIRU_TRUSTED_PROXY_COUNT = 0
+    settings.DEKIRU_TRUSTED_PROXIES = []
 
 
 class Clock:
@@ -57,7 +57,8 @@ def register_url(session, lang="en") -> str:
 
 def person(n: int) -> dict:
     return {"booking_for": "self", "name": f"川崎 花子{n}", "kana": "かわさき はなこ", "phone": f"0900000{n:04d}",
-            "age_band": Participant.AgeBand.AGE_70_74, "ward": "declined", "consent": "on", "step": "register"}
+            "age_band": Participant.AgeBand.AGE_70_74, "ward": "declined", "consent": "on",
+            "notify_by": "call", "step": "register"}
 
 
 # The start of each refusal, in English and in Japanese (the page is in the visitor's language).
@@ -156,13 +157,14 @@ def test_self_assessment_over_the_limit_is_refused_and_records_nothing(client, s
 
 
 @pytest.mark.parametrize(("proxies", "forwarded", "limited"), [
-    (0, "203.0.113.7", True),  # no trusted proxy: the header is the client's own claim, ignored
-    (1, "198.51.100.1, 203.0.113.7", False),  # the load balancer's entry (last) is a new client
-    (1, "203.0.113.7, " + RESIDENT, True),  # the client forged the first entry; the last one is theirs
+    ([], "203.0.113.7", True),  # no trusted proxy: the header is the client's own claim, ignored
+    (["10.0.0.0/8"], "198.51.100.1, 203.0.113.7", False),  # the load balancer's entry (last) is a new client
+    (["10.0.0.0/8"], "203.0.113.7, " + RESIDENT, True),  # the client forged the first entry; the last one is theirs
 ])
 def test_forwarded_for_counts_only_behind_trusted_proxies(client, site, clock, settings, proxies, forwarded,
                                                          limited):
-    settings.DEKIRU_TRUSTED_PROXY_COUNT = proxies
+    """More cases, and the proxies' side, in test_trusted_proxies.py."""
+    settings.DEKIRU_TRUSTED_PROXIES = proxies
     session = factories.session(capacity=20)
     header = {"HTTP_X_FORWARDED_FOR": RESIDENT} if proxies else {}
     for n in range(3):

@@ -165,6 +165,7 @@ PRODUCTION_SETTINGS = [
     "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_CONTENT_TYPE_NOSNIFF", "SECURE_REFERRER_POLICY",
     "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
     "SESSION_COOKIE_HTTPONLY", "X_FRAME_OPTIONS", "DEBUG", "MIDDLEWARE", "AUTHENTICATION_BACKENDS",
+    "DEKIRU_TRUSTED_PROXIES", "DEKIRU_ADMIN_IDLE_MINUTES", "DEKIRU_ADMIN_SESSION_HOURS", "SESSION_COOKIE_AGE",
 ]
 
 
@@ -173,7 +174,8 @@ def production():
     """The settings cms.settings.production really makes (in a process of its own: settings load once)."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cms.settings.production", "DJANGO_SECRET_KEY": "x" * 50,
            "DJANGO_ALLOWED_HOSTS": "dekiru.example.jp"}
-    for name in [name for name in env if name.startswith(("DJANGO_SECURE_", "DEKIRU_CSP_"))]:
+    for name in [name for name in env if name.startswith(("DJANGO_SECURE_", "DEKIRU_CSP_", "DEKIRU_TRUSTED_",
+                                                          "DEKIRU_ADMIN_"))]:
         env.pop(name)
     code = ("import json, django; django.setup(); from django.conf import settings; "
             f"print(json.dumps({{n: getattr(settings, n) for n in {PRODUCTION_SETTINGS!r}}}))")
@@ -193,8 +195,16 @@ def test_production_settings_turn_on_https_protections(production):
     assert "cms.csp.CSPMiddleware" in middleware and middleware[-1] == "axes.middleware.AxesMiddleware"
     assert middleware.index("cms.ratelimit.AdminLoginRateLimitMiddleware") > middleware.index(
         "django.contrib.auth.middleware.AuthenticationMiddleware")
+    # Staff sessions are timed after the messages (their note) and before any view.
+    assert middleware.index("cms.middleware.AdminSessionTimeoutMiddleware") == middleware.index(
+        "django.contrib.messages.middleware.MessageMiddleware") + 1
+    # axes' lockout first, then the per-account limit around ModelBackend's password check (cms.ratelimit).
     assert production["AUTHENTICATION_BACKENDS"] == ["axes.backends.AxesStandaloneBackend",
+                                                     "cms.ratelimit.AccountSignInLimitBackend",
                                                      "django.contrib.auth.backends.ModelBackend"]
+    assert production["DEKIRU_TRUSTED_PROXIES"] == []  # X-Forwarded-For believed from nobody by default
+    assert production["DEKIRU_ADMIN_IDLE_MINUTES"] == 30 and production["DEKIRU_ADMIN_SESSION_HOURS"] == 12
+    assert production["SESSION_COOKIE_AGE"] == 12 * 3600
 
 
 def test_production_responses_carry_the_security_headers(client, site, production):
@@ -252,7 +262,8 @@ def test_a_registration_without_the_csrf_token_is_refused(site):
     url = f"/sessions/{session.pk}/register/"
     browser = Client(enforce_csrf_checks=True)
     data = {"booking_for": "self", "name": "川崎 花子", "kana": "カワサキ ハナコ", "phone": "09012345678",
-            "age_band": Participant.AgeBand.AGE_70_74, "ward": "outside", "consent": "on", "step": "register"}
+            "age_band": Participant.AgeBand.AGE_70_74, "ward": "outside", "consent": "on",
+            "notify_by": "call", "step": "register"}
 
     assert browser.post(url, data).status_code == 403
     assert not Registration.objects.exists()

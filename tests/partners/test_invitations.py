@@ -380,7 +380,7 @@ def test_the_form_works_with_csrf_checks_and_a_browser_origin(invited):
 def test_the_form_is_rate_limited(client, invited, settings):
     settings.RATELIMIT_ENABLE = True
     settings.DEKIRU_RATE_LIMITS = {**settings.DEKIRU_RATE_LIMITS, "invitation": "2/m"}
-    settings.DEKIRU_TRUSTED_PROXY_COUNT = 0
+    settings.DEKIRU_TRUSTED_PROXIES = []
     path, _token = sent_link()
     open_link(client, path)
     for _ in range(2):
