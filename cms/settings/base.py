@@ -72,6 +72,8 @@ MIDDLEWARE = [
     # Partner staff are kept out of admin reports that cannot be scoped to their partner.
     "partners.middleware.CityOnlyAdminPagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An admin page the person's role may not open answers 403 saying why, not a trip back to the admin home.
+    "cms.admin_refusals.explain_admin_refusals",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
     # Readings of kanji (<ruby>) on Japanese public pages, for a person who turned furigana on (cms.display).

@@ -18,6 +18,7 @@ from courses import spreadsheets
 from outreach import consultation_import, consultations, metrics
 from outreach.models import Consultation
 from tests import factories
+from tests.refusals import refused_page
 from tests.courses.test_spreadsheets import csv_bytes, staff, xlsx_bytes
 from tests.outreach.test_consultations import JA_HEADERS, Outcome, Place, Residence, record, topic, url, wards
 
@@ -157,7 +158,7 @@ def test_the_list_offers_the_export_with_its_filters(client, site):
     assert sheet.max_row == 2 and sheet.cell(2, 5).value == "市外"
     assert client.get(url("export"), {"format": "pdf"}).status_code == 400
     client.force_login(staff(roles.PARTNER_MANAGER, factories.partner()))
-    assert client.get(url("export"), {"format": "csv"}).status_code == 302
+    assert refused_page(client.get(url("export"), {"format": "csv"}))
 
 
 # --- Figures ---------------------------------------------------------------------------------------------------
