@@ -15,6 +15,7 @@ Two ways to run it:
   seeded first at DEKIRU_BENCH_OUTREACH_SCALE (default 1 = full size; 0.1 for a quick look).
 - `python -m benchmarks.bench_outreach`: on DATABASE_URL's own database (e.g. benchdb), migrated, seeded once by
   bench_seed if it has no sessions and reused as it is afterwards (a database with other sessions is refused).
+  With `--pages`, only the dashboard page against the annual report page (issue 19: report ≤ 1.5 × dashboard).
 """
 
 import os
@@ -259,6 +260,7 @@ def measure() -> None:
     # As cron does: every fiscal year with data (the dashboard's monthly chart shows three).
     for refresh in summary_refresh.refresh_years():
         _out(f"refresh of the summaries, FY{refresh.fiscal_year}: {refresh.seconds * 1000:.0f} ms")
+        _fill_partner_summaries(refresh)
     now = summaries.SummaryRefresh.objects.get(fiscal_year=fiscal_year).as_of
     sql = HandSql(fiscal_year, now)
     years = [fiscal_year - 1, fiscal_year]
@@ -338,6 +340,7 @@ def measure() -> None:
     _out(f"  {'(the dashboard page also runs outreach.dashboard.data_version)':56} {cold:7.0f}  {warm:7.0f}")
 
     _charts(city, today)
+    _pages(fiscal_year)
     _open_data(fiscal_year)
 
 
@@ -380,6 +383,74 @@ def _charts(city, today) -> None:
         _out(f"  {name:46} {data:7.1f}  {svg:11.1f}  {png:11.1f}")
 
 
+# The annual report must cost at most this many times the dashboard page, both timed in the same run.
+REPORT_GOAL_RATIO = 1.5
+
+
+def _pages(fiscal_year: int, *, runs: int = 3) -> dict[str, float]:
+    """The dashboard page and the annual report page (HTML, and the report's PDF), city-wide, as an analyst sees
+    them: each request timed whole through the test client (session, permissions, figures, template). The two
+    pages are timed alternately, so that a change in the machine's load weighs on both; the ratio of their warm
+    medians is the figure to compare between runs and machines (goal: report ≤ 1.5 × dashboard). The load
+    average is printed before and after."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user, _created = get_user_model().objects.get_or_create(
+        username="bench-analyst", defaults={"is_superuser": True, "is_staff": True})
+    client = Client()
+    client.force_login(user)
+    query = f"?fiscal_year={fiscal_year}"
+    pages = [("dashboard page", f"/admin/outreach/dashboard/{query}"),
+             ("annual report page", f"/admin/outreach/reports/annual/{query}"),
+             ("annual report PDF", f"/admin/outreach/reports/annual/{query}&format=pdf")]
+    _out()
+    _out(f"Pages, FY{fiscal_year}, city-wide (ms)   load average before: {_load()}")
+    _out(f"  {'':44} cold     warm   ×dashboard")
+    timings: dict[str, list[float]] = defaultdict(list)
+    cold: dict[str, float] = {}
+    for attempt in range(runs + 1):
+        for label, url in pages:
+            if attempt == 0:
+                connection.close()
+            started = time.perf_counter()
+            response = client.get(url, HTTP_HOST="localhost")
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise AssertionError(f"{url}: {response.status_code}")
+            if attempt == 0:
+                cold[label] = elapsed
+            else:
+                timings[label].append(elapsed)
+    warm = {label: statistics.median(values) for label, values in timings.items()}
+    for label, _url in pages:
+        _out(f"  {label:44} {cold[label]:6.0f}  {warm[label]:7.0f}   {warm[label] / warm['dashboard page']:6.2f}")
+    ratio = warm["annual report page"] / warm["dashboard page"]
+    _out(f"  annual report / dashboard: {ratio:.2f} (goal ≤ {REPORT_GOAL_RATIO}: "
+         f"{'met' if ratio <= REPORT_GOAL_RATIO else 'NOT met'})   load average after: {_load()}")
+    return warm
+
+
+def _fill_partner_summaries(refresh) -> None:
+    """The partner comparison's summaries of a refreshed year (outreach.metrics.refresh_partner_summaries), as the
+    refresh fills them once outreach.summary_refresh calls it; timed, since the refresh pays for them."""
+    from django.db import transaction
+
+    from outreach import metrics
+
+    if not hasattr(metrics, "refresh_partner_summaries"):  # the code before issue 19
+        return
+    started = time.perf_counter()
+    with transaction.atomic():
+        metrics.refresh_partner_summaries(refresh.fiscal_year, refresh.as_of)
+    _out(f"  partner summaries, FY{refresh.fiscal_year}: {(time.perf_counter() - started) * 1000:.0f} ms "
+         "(added to the refresh)")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def _open_data(fiscal_year: int) -> None:
     from django.test import Client
     from django.urls import NoReverseMatch, reverse
@@ -418,6 +489,13 @@ def main() -> int:
     call_command("createcachetable", verbosity=0)
     _out(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     _seed(SCALE)
+    if "--pages" in sys.argv[1:]:  # only the dashboard and annual report pages, on fresh summaries
+        from outreach import metrics, summary_refresh
+
+        for refresh in summary_refresh.refresh_years():
+            _fill_partner_summaries(refresh)
+        _pages(metrics.fiscal_year_of(metrics.municipal_today()))
+        return 0
     measure()
     return 0
 

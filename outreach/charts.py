@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import matplotlib
 import matplotlib_fontja  # noqa: F401  (registers IPAexGothic with matplotlib's font manager on import)
@@ -55,14 +55,25 @@ TITLE_SIZE, LABEL_SIZE, TICK_SIZE, NOTE_SIZE = 15, 12, 11, 10
 # --- Formatting helpers ---------------------------------------------------------------------------------------
 
 
+def rounded(value, decimals: int) -> Decimal:
+    """`value` rounded half up (四捨五入) to `decimals` places, from its decimal digits: 2.55 → 2.6, 2.59 → 2.6,
+    0.05 → 0.1. A float (numpy's too) is read as the shortest text that gives it back, so 2.55 is 2.55, not the
+    binary 2.54999…; the same rule as metrics._half_up and the `floatformat` filter, so charts and tables agree."""
+    exact = value if isinstance(value, Decimal) else Decimal(str(value))
+    return exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
 def number(value, decimals: int | None = None) -> str:
-    """A number as people read it in the active language (grouped thousands); "–" for no value."""
+    """A number as people read it in the active language (grouped thousands), rounded half up to `decimals`
+    places when given (Django's number_format would cut the digits off: 2.59 → 2.5); "–" for no value."""
     if value is None:
         return "–"
     if isinstance(value, Decimal):
         value = float(value)
     if isinstance(value, float) and decimals is None:
         decimals = 0 if value.is_integer() else (1 if round(value, 1) == value else 2)
+    if decimals is not None and math.isfinite(value):
+        value = rounded(value, decimals)
     return number_format(value, decimal_pos=decimals, force_grouping=True)
 
 

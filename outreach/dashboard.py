@@ -27,11 +27,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+from django.utils.dates import MONTHS
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from cms.csv_safety import escape_csv_cell
-from outreach import charts, data_quality, metrics
+from outreach import bands, charts, data_quality, metrics
 from outreach.filters import querystring
 
 # How long a drawn chart is kept. The data version already changes with every new or changed row it can see; the
@@ -39,7 +40,7 @@ from outreach.filters import querystring
 # (the elapsed share of the year, the months already started) is in the version itself.
 CHART_CACHE_SECONDS = getattr(settings, "OUTREACH_CHART_CACHE_SECONDS", 60 * 60)
 # Bump when the look of the charts changes, so that cached images drawn the old way are not served.
-CHARTS_REVISION = 1
+CHARTS_REVISION = 2  # 2: reach rounded half up, in 65–74 / 75+ by default
 # The monthly trend compares the chosen fiscal year with the ones before it.
 MONTHLY_YEARS = 3
 
@@ -112,12 +113,28 @@ def cache_key(kind: str, *parts) -> str:
 # --- The figures of one set of filters ------------------------------------------------------------------------
 
 
-class Dashboard:
-    """The dashboard's figures for `filters`, each computed on first use."""
+# The reach figures' age bands: the query parameter that chooses them, and what it may say. By default reach is
+# shown as 65–74 / 75+ (and under 65), since that is where the divide runs (PRODUCT.md); every stored band is a
+# link away, and the page's "Age bands shown as" filter, when set, applies to reach as well.
+REACH_BANDS_PARAMETER = "reach_bands"
+REACH_DEFAULT_ROLLUP = bands.ELDERLY
 
-    def __init__(self, filters: metrics.Filters, *, today: dt.date | None = None):
+
+def reach_rollup(filters: metrics.Filters, asked: str | None = None) -> str:
+    """The roll-up of the reach figures: the one asked for (?reach_bands=), else the filters' when one other than
+    the stored bands was chosen, else 65–74 / 75+. Anything unknown is the default, never an error."""
+    if asked in bands.ROLLUPS:
+        return asked
+    return filters.rollup if filters.rollup != bands.DETAIL else REACH_DEFAULT_ROLLUP
+
+
+class Dashboard:
+    """The dashboard's figures for `filters`, each computed on first use; reach in `reach_rollup`'s bands."""
+
+    def __init__(self, filters: metrics.Filters, *, today: dt.date | None = None, reach_bands: str | None = None):
         self.filters = filters
         self.today = today or timezone.localdate()
+        self.reach_rollup = reach_rollup(filters, reach_bands)
 
     @property
     def fiscal_year(self) -> int:
@@ -160,7 +177,7 @@ class Dashboard:
 
     @cached_property
     def reach(self) -> metrics.Reach:
-        return metrics.reach(self.filters)
+        return metrics.reach(self.filters.with_(rollup=self.reach_rollup))
 
     @cached_property
     def skills(self) -> list[metrics.SkillRow]:
@@ -213,12 +230,25 @@ def headline_figures(summary: metrics.Summary, *, consultations: bool) -> list[t
     return figures
 
 
+def period_heading(filters: metrics.Filters) -> str:
+    """The period of the figures as a column heading: 2026年度, 2026年度（2026年5月）, 全期間."""
+    if filters.fiscal_year is None:
+        return str(_("All time"))
+    if filters.month:
+        start, _end = metrics.month_bounds(filters.fiscal_year, filters.month)
+        return _("FY%(year)s, %(month)s %(calendar_year)s") % {
+            "year": filters.fiscal_year, "month": MONTHS[filters.month], "calendar_year": start.year}
+    return _("FY%(year)s") % {"year": filters.fiscal_year}
+
+
 def summary_matrix(board: Dashboard) -> metrics.Matrix:
+    """The headline figures, one column: headed by the period it is for, the rows by what each figure is (a
+    heading of "figure" over both, as before, said nothing)."""
     figures = headline_figures(board.summary, consultations=board.show_consultations)
-    column = ("value", _("Figure"))
+    column = ("value", period_heading(board.filters))
     return metrics.Matrix(
         title=_("Headline figures"), rows=[(key, str(label)) for key, label, _value in figures], columns=[column],
-        values={(key, "value"): value for key, _label, value in figures}, row_heading=_("Figure"), totals=False)
+        values={(key, "value"): value for key, _label, value in figures}, row_heading=_("Item"), totals=False)
 
 
 def kpi_matrix(rows: list[metrics.KpiProgress]) -> metrics.Matrix:
@@ -341,7 +371,7 @@ CHARTS: dict[str, ChartSpec] = {
 
 def chart_bytes(name: str, fmt: str, board: Dashboard, *, version: str) -> bytes:
     """The chart drawn for the board's filters, from the cache when the data has not changed since it was drawn."""
-    key = cache_key("chart", name, fmt, get_language(), filters_key(board.filters), version)
+    key = cache_key("chart", name, fmt, get_language(), filters_key(board.filters), board.reach_rollup, version)
     content = cache.get(key)
     if content is None:
         content = CHARTS[name].render(board, fmt)

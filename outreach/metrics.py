@@ -340,6 +340,28 @@ def _summarised_people(filters: Filters) -> dict[str, int]:
     )
 
 
+def refresh_partner_summaries(fiscal_year: int, now: dt.datetime) -> None:
+    """Recompute the partner comparison of a fiscal year (outreach.reports) into summaries.PartnerSummary, as of
+    `now` (the refresh's moment), with the expressions of `summary` grouped by the organising partner. To be called
+    by outreach.summary_refresh.refresh() inside its transaction; the year's earlier rows are replaced."""
+    filters = Filters(fiscal_year=fiscal_year)
+    rows: dict[int, dict] = defaultdict(dict)
+    for row in sessions(filters).values("organiser_id").annotate(**session_counts(now)).order_by():
+        rows[row.pop("organiser_id")].update(row)
+    people = {name: expression for name, expression in {**booking_counts(now), **people_counts(now)}.items()
+              if name not in ("walk_ins", "no_shows", "waitlist_demand")}
+    for row in registrations(filters).values("session__organiser_id").annotate(**people).order_by():
+        rows[row.pop("session__organiser_id")].update(row)
+    for row in (paired_scores(filters).values("assessment__registration__session__organiser_id")
+                .annotate(skill_pairs=Count("pk"), skill_gain=Sum(F("score") - F("pre_score__score"))).order_by()):
+        partner = row.pop("assessment__registration__session__organiser_id")
+        rows[partner].update(skill_pairs=row["skill_pairs"], skill_gain=row["skill_gain"] or 0)
+    summaries.PartnerSummary.objects.filter(fiscal_year=fiscal_year).delete()
+    summaries.PartnerSummary.objects.bulk_create(
+        [summaries.PartnerSummary(fiscal_year=fiscal_year, as_of=now, partner_id=partner, **figures)
+         for partner, figures in rows.items() if partner is not None])
+
+
 def first_time_participants(filters: Filters) -> int:
     """Unique participants of the period who had attended nothing in the programme before it."""
     if summaries.refreshed(filters):
@@ -379,6 +401,9 @@ class Matrix:
     values: dict[tuple[str, str], float | int | None]
     row_heading: str = ""
     totals: bool = True
+    # The headings of the totals column and row ("Total" when empty).
+    total_column_label: str = ""
+    total_row_label: str = ""
 
     def value(self, row: str, column: str):
         return self.values.get((row, column), 0 if self.totals else None)
@@ -395,7 +420,7 @@ class Matrix:
 
     def header(self) -> list[str]:
         header = [str(self.row_heading), *[str(label) for _key, label in self.columns]]
-        return [*header, str(_("Total"))] if self.totals else header
+        return [*header, str(self.total_column_label or _("Total"))] if self.totals else header
 
     def body(self) -> list[list]:
         lines = []
@@ -403,12 +428,51 @@ class Matrix:
             line = [str(row_label), *[self.value(row, column) for column, _label in self.columns]]
             lines.append([*line, self.row_total(row)] if self.totals else line)
         if self.totals:
-            lines.append([str(_("Total")), *[self.column_total(column) for column, _label in self.columns],
-                          self.grand_total])
+            lines.append([str(self.total_row_label or _("Total")),
+                          *[self.column_total(column) for column, _label in self.columns], self.grand_total])
         return lines
 
     def is_empty(self) -> bool:
         return not any(self.values.values())
+
+
+@dataclass
+class RateMatrix(Matrix):
+    """Rates by row and column (participants per 1,000 residents) whose totals are rates too: a total divides the
+    numerators summed over its cells by their denominators summed (a ward's all-ages figure is the ward's
+    participants over its residents), never a sum or a mean of the cells' rates. Cells without a denominator (no
+    population figure) are left out of the totals, numerator and denominator both, and show no figure.
+
+    Every rate, cells and totals, is rounded half up (四捨五入) to `places` decimals once, from the exact ratio of
+    whole numbers; charts, tables and downloads show exactly that figure (outreach.charts.number)."""
+
+    numerators: dict[tuple[str, str], int] = field(default_factory=dict)
+    denominators: dict[tuple[str, str], int] = field(default_factory=dict)
+    scale: int = 1000
+    places: int = 1
+
+    def value(self, row: str, column: str):
+        return self.values.get((row, column))
+
+    def _rate(self, cells) -> float | None:
+        cells = [cell for cell in cells if self.denominators.get(cell)]
+        whole = sum(self.denominators[cell] for cell in cells)
+        if not whole:
+            return None
+        return _half_up(self.scale * sum(self.numerators.get(cell, 0) for cell in cells), whole, self.places)
+
+    def row_total(self, row: str):
+        return self._rate([(row, column) for column, _label in self.columns])
+
+    def column_total(self, column: str):
+        return self._rate([(row, column) for row, _label in self.rows])
+
+    @property
+    def grand_total(self):
+        return self._rate([(row, column) for row, _label in self.rows for column, _label in self.columns])
+
+    def is_empty(self) -> bool:
+        return not self.values
 
 
 def band_rows(rollup: str, *, with_not_given: bool = True) -> list[tuple[str, str]]:
@@ -502,6 +566,10 @@ def population_year(fiscal_year: int | None) -> int | None:
     return found["earlier"] if found["earlier"] is not None else found["earliest"]
 
 
+# Reach is shown, drawn and downloaded with one decimal, rounded half up once from the exact ratio.
+REACH_DECIMALS = 1
+
+
 @dataclass
 class Reach:
     participants: Matrix
@@ -550,13 +618,20 @@ def reach(filters: Filters) -> Reach:
         for column, _label in columns:
             population = residents.get((row, column), 0)
             if population:
-                per_thousand[(row, column)] = _half_up(1000 * participants.get((row, column), 0), population, 2)
+                per_thousand[(row, column)] = _half_up(1000 * participants.get((row, column), 0), population,
+                                                       REACH_DECIMALS)
     heading = str(_("Age band"))
     return Reach(
         participants=Matrix(str(_("Participants")), rows, columns, participants, heading),
         population=Matrix(str(_("Residents")), rows, columns, dict(residents), heading),
-        per_thousand=Matrix(str(_("Participants per 1,000 residents")), rows, columns, per_thousand, heading,
-                            totals=False),
+        per_thousand=RateMatrix(
+            str(_("Participants per 1,000 residents")), rows, columns, per_thousand,
+            # The unit in the header, so that it stays with the table when copied or downloaded.
+            str(_("Age band (participants per 1,000 residents)")), totals=True,
+            total_column_label=str(_("Whole city") if not filters.ward else _("Total")),
+            total_row_label=str(_("All ages") if filters.band_members is None else _("Total")),
+            numerators={cell: count for cell, count in participants.items() if cell in per_thousand},
+            denominators={cell: residents[cell] for cell in per_thousand}, places=REACH_DECIMALS),
         population_year=year,
     )
 

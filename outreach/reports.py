@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import tablib
 from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,7 +37,7 @@ from cms.csv_safety import escape_csv_cell
 from cms.i18n import localized
 from courses.admin.sessions import user_label
 from courses.models import Registration, Session, SessionStaff
-from outreach import bands, data_quality, metrics
+from outreach import bands, data_quality, metrics, summaries
 from outreach.dashboard import Dashboard, skills_matrix
 from partners.models import Partner
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from outreach.dashboard import Dashboard
 
 EXPORT_FORMATS = ("csv", "xlsx")
+# The annual report's reach is in the elderly-care split, where the divide runs (the dashboard's default too).
+REACH_ROLLUP = bands.ELDERLY
 LOG_ACTION_EXPORTED = "outreach.report.exported"
 TOTAL = "total"
 # Text a spreadsheet would run as a formula (OWASP's CSV injection advice): prefixed with an apostrophe.
@@ -72,9 +75,15 @@ def skills_gain_by_partner(filters: metrics.Filters) -> dict[int, tuple[float | 
             for row in grouped}
 
 
-def mean_skills_gain(filters: metrics.Filters) -> tuple[float | None, int]:
-    """Mean skills gain and number of paired answers over everything the filters select, in one query."""
-    totals = metrics.paired_scores(filters).aggregate(**_gain_figures())
+def mean_skills_gain(filters: metrics.Filters, *, summarised: bool = False) -> tuple[float | None, int]:
+    """Mean skills gain and number of paired answers over everything the filters select, in one query. With
+    `summarised`, on the summaries' pairs of scores (outreach.summaries.SkillSummary) when they answer the filters
+    (one more query to know), as the dashboard's skills table reads them; else on the raw answers."""
+    if summarised and summaries.refreshed(filters):
+        totals = summaries.rows(summaries.SkillSummary, filters).aggregate(
+            pairs=Coalesce(Sum("answers"), 0), gain=Sum((F("post") - F("pre")) * F("answers")))
+    else:
+        totals = metrics.paired_scores(filters).aggregate(**_gain_figures())
     return _mean_gain(totals), totals["pairs"]
 
 
@@ -156,11 +165,32 @@ class Comparison:
         return [row.cells() for row in [*self.rows, self.total]]
 
 
-def partner_comparison(filters: metrics.Filters, *, now: dt.datetime | None = None) -> Comparison:
+def _summarised_partners(filters: metrics.Filters, figures: metrics.Summary | None):
+    """The partners' figures from PartnerSummary ({partner id: row}) when the dashboard's figures come from a
+    refresh that filled them (same fiscal year, same moment), else None: the raw rows are counted."""
+    if figures is None or figures.as_of is None or not summaries.covers(filters):
+        return None
+    found = {row.partner_id: row for row in summaries.PartnerSummary.objects.filter(
+        fiscal_year=filters.fiscal_year, as_of=figures.as_of)}
+    return found or None  # none: not filled by that refresh (or a year without partners' figures, cheap raw)
+
+
+def partner_comparison(filters: metrics.Filters, *, now: dt.datetime | None = None,
+                       figures: metrics.Summary | None = None) -> Comparison:
     """Every partner the filters' scope allows as a row (active partners, and inactive ones with figures in the
-    period), plus the whole programme. Seven queries whatever the number of partners."""
-    now = now or timezone.now()
+    period), plus the whole programme. Seven queries whatever the number of partners.
+
+    With `figures` (the filters' `metrics.Summary`, e.g. the dashboard's, read from outreach.summaries for a whole
+    year city-wide), the whole-programme row is those figures, and every partner's row is counted as of the same
+    moment (`figures.as_of`): the report's tables then agree with each other and with the dashboard, and the
+    programme's distinct people are not counted over the raw rows a second time."""
     filters = filters.with_(partner=None)
+    if figures is not None and figures.as_of is not None:
+        now = figures.as_of
+    now = now or timezone.now()
+    summarised = _summarised_partners(filters, figures)
+    if summarised is not None:
+        return _summarised_comparison(filters, summarised, figures)
     sessions = {row.pop("organiser_id"): row for row in
                 metrics.sessions(filters).values("organiser_id").annotate(**_session_figures(now)).order_by()}
     people = {row.pop("session__organiser_id"): row for row in
@@ -173,8 +203,43 @@ def partner_comparison(filters: metrics.Filters, *, now: dt.datetime | None = No
     rows = [_row(partner.pk, localized(partner, "name"), sessions.get(partner.pk, {}), people.get(partner.pk, {}),
                  gains.get(partner.pk, (None, 0))) for partner in partners]
     total_label = _("Total") if filters.scope is not None else _("Whole programme")
-    total = _row(None, total_label, metrics.sessions(filters).aggregate(**_session_figures(now)),
-                 metrics.registrations(filters).aggregate(**_people_figures(now)), mean_skills_gain(filters))
+    if figures is not None:
+        total = _total_row(total_label, figures, mean_skills_gain(filters, summarised=True))
+    else:
+        total = _row(None, total_label, metrics.sessions(filters).aggregate(**_session_figures(now)),
+                     metrics.registrations(filters).aggregate(**_people_figures(now)), mean_skills_gain(filters))
+    return Comparison(rows=rows, total=total)
+
+
+def _total_row(name: str, figures: metrics.Summary, gain: tuple[float | None, int]) -> PartnerRow:
+    return PartnerRow(
+        partner_id=None, name=name, sessions_held=figures.sessions_held,
+        sessions_cancelled=figures.sessions_cancelled, seats_offered=figures.seats_offered,
+        registrations=figures.registrations, attendances=figures.attendances,
+        unique_participants=figures.unique_participants, participants_65_plus=figures.participants_65_plus,
+        booked_seats_held=figures.booked_seats_held, attended_booked=figures.attended_booked,
+        mean_skills_gain=gain[0], skill_pairs=gain[1])
+
+
+def _summarised_comparison(filters: metrics.Filters, found: dict, figures: metrics.Summary) -> Comparison:
+    """The comparison from PartnerSummary and the dashboard's summary: three queries (partners, their rows, the
+    programme's skills gain) whatever the amount of data."""
+    partners = Partner.objects.filter(Q(is_active=True) | Q(pk__in=set(found))).order_by("name")
+    rows = []
+    for partner in partners:
+        row = found.get(partner.pk)
+        if row is None:
+            rows.append(_row(partner.pk, localized(partner, "name"), {}, {}, (None, 0)))
+            continue
+        rows.append(PartnerRow(
+            partner_id=partner.pk, name=localized(partner, "name"), sessions_held=row.sessions_held,
+            sessions_cancelled=row.sessions_cancelled, seats_offered=row.seats_offered,
+            registrations=row.registrations, attendances=row.attendances,
+            unique_participants=row.unique_participants, participants_65_plus=row.participants_65_plus,
+            booked_seats_held=row.booked_seats_held, attended_booked=row.attended_booked,
+            mean_skills_gain=metrics._mean(row.skill_gain, row.skill_pairs) if row.skill_pairs else None,
+            skill_pairs=row.skill_pairs))
+    total = _total_row(str(_("Whole programme")), figures, mean_skills_gain(filters, summarised=True))
     return Comparison(rows=rows, total=total)
 
 
@@ -380,12 +445,16 @@ class AnnualReport:
 
 def annual_report(filters: metrics.Filters, *, today: dt.date | None = None,
                   now: dt.datetime | None = None) -> AnnualReport:
-    """The figures of the filters' fiscal year, age bands in 10-year bands (the filters' scope applies: partner
-    staff get their own partners'). Only the fiscal year and the scope of `filters` are used."""
+    """The figures of the filters' fiscal year, age bands in 10-year bands, reach in 65–74 / 75+ (the filters'
+    scope applies: partner staff get their own partners'). Only the fiscal year and the scope of `filters` are used.
+
+    The figures are the dashboard's (outreach.dashboard.Dashboard), so a whole year city-wide is read from
+    outreach.summaries as the dashboard reads it; the partner comparison's whole-programme row is the dashboard's
+    summary too, and its partners' rows are counted as of the same moment."""
     now = now or timezone.now()
     filters = metrics.Filters(fiscal_year=filters.fiscal_year, scope=filters.scope, rollup=bands.DECADE)
-    return AnnualReport(board=Dashboard(filters, today=today or timezone.localdate(now)),
-                        comparison=partner_comparison(filters, now=now))
+    board = Dashboard(filters, today=today or timezone.localdate(now), reach_bands=REACH_ROLLUP)
+    return AnnualReport(board=board, comparison=partner_comparison(filters, now=now, figures=board.summary))
 
 
 # --- Formats ----------------------------------------------------------------------------------------------------
@@ -418,7 +487,7 @@ def session_cells(line: SessionLine) -> list:
 
 def partner_report_datasets(report: PartnerReport) -> list[tablib.Dataset]:
     """The partner report's tables: one sheet each in XLSX, one after the other in CSV."""
-    summary = _dataset(_("Summary"), [_("Figure"), _("Value")], [
+    summary = _dataset(_("Summary"), [_("Item"), _("Value for the period")], [
         [_("Partner"), report.row.name], [_("Period"), period_label(report.filters)],
         *[[label, value] for label, value in summary_lines(report)],
         *[[_("Note"), note.text()] for note in report.defaulted_ages]])

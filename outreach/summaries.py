@@ -144,6 +144,34 @@ class FoundationSummary(models.Model):
         indexes = [models.Index(fields=["fiscal_year"], name="foundation_summary_year")]
 
 
+class PartnerSummary(models.Model):
+    """The partner comparison of a fiscal year (outreach.reports): per organising partner, its sessions, its
+    registrations and the distinct people behind them, and its paired can-do answers, counted as of `as_of` (the
+    year's refresh: rows of another moment are not read). People are counted per partner, not per ward and band:
+    one row per partner and year, so its distinct counts are exact; they do not add up across partners (one
+    person may attend several partners' classes), and the whole programme's are the dashboard's summary.
+
+    Filled by outreach.reports.refresh_partner_summaries(), in the refresh's transaction."""
+
+    fiscal_year = models.PositiveSmallIntegerField()
+    as_of = models.DateTimeField()
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="+")
+    sessions_held = models.PositiveIntegerField(default=0)
+    sessions_cancelled = models.PositiveIntegerField(default=0)
+    seats_offered = models.PositiveIntegerField(default=0)
+    registrations = models.PositiveIntegerField(default=0)
+    attendances = models.PositiveIntegerField(default=0)
+    unique_participants = models.PositiveIntegerField(default=0)
+    participants_65_plus = models.PositiveIntegerField(default=0)
+    booked_seats_held = models.PositiveIntegerField(default=0)
+    attended_booked = models.PositiveIntegerField(default=0)
+    skill_pairs = models.PositiveIntegerField(default=0)
+    skill_gain = models.IntegerField(default=0)  # the sum of post − pre over the pairs
+
+    class Meta:
+        indexes = [models.Index(fields=["fiscal_year", "as_of"], name="partner_summary_year")]
+
+
 SUMMARY_MODELS = [SessionSummary, RegistrationSummary, TopicSummary, PeopleSummary, SkillSummary,
                   FoundationSummary]
 

@@ -129,6 +129,8 @@ def refresh(fiscal_year: int, *, now: dt.datetime | None = None) -> SummaryRefre
                      .values(**_v(ward_id=F(f"{prefix}ward_id"), age_band=F(f"{prefix}age_band")))
                      .annotate(**_v(**metrics.foundation_counts())), fiscal_year)
 
+        # The annual report's partner comparison (outreach.reports), as of the same moment.
+        metrics.refresh_partner_summaries(fiscal_year, now)
         record.as_of = now
         record.seconds = round(time.perf_counter() - started, 3)
         record.save(update_fields=["as_of", "seconds"])

@@ -21,7 +21,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from cms.audit import log
 from courses.spreadsheets import audit_target
-from outreach import charts, dashboard, metrics
+from outreach import bands, charts, dashboard, metrics
 from outreach.filters import filters_from_request, querystring, scope_for
 
 VIEW_PERMISSION = "outreach.view_dashboard"
@@ -58,17 +58,21 @@ class DashboardView(DashboardPermissionMixin, WagtailAdminTemplateMixin, View):
 
     def get(self, request):
         form, filters = filters_from_request(request)
-        board = dashboard.Dashboard(filters)
+        board = dashboard.Dashboard(filters, reach_bands=request.GET.get(dashboard.REACH_BANDS_PARAMETER))
         query = querystring(filters)
+        # The reach chart and tables (and their downloads) carry the reach's age bands explicitly.
+        reach_query = reach_querystring(filters, board.reach_rollup)
 
         def table(name):
-            return {"name": name, "matrix": board.table(name), "downloads": downloads(name, query)}
+            table_query = reach_query if name in REACH_TABLES else query
+            return {"name": name, "matrix": board.table(name), "downloads": downloads(name, table_query)}
 
         def chart(name):
             spec = dashboard.CHARTS[name]
+            chart_query = reach_query if spec.table in REACH_TABLES else query
             return {**table(spec.table), "chart": name, "alt": spec.alt(board),
-                    "src": _url("outreach_chart", name, "png", query=query),
-                    "svg": _url("outreach_chart", name, "svg", query=query),
+                    "src": _url("outreach_chart", name, "png", query=chart_query),
+                    "svg": _url("outreach_chart", name, "svg", query=chart_query),
                     "width": charts.CHART_WIDTH, "height": charts.CHART_HEIGHT}
 
         consultation_tables = ([table(name) for name in ("consultations-topic", "consultations-outcome",
@@ -81,10 +85,39 @@ class DashboardView(DashboardPermissionMixin, WagtailAdminTemplateMixin, View):
             summary_downloads=downloads("summary", query),
             attendance_ward=chart("attendance-ward"), attendance_topic=chart("attendance-topic"),
             monthly=chart("monthly"), reach=chart("reach"), population_year=board.reach.population_year,
+            reach_table=reach_table(board.reach.per_thousand), reach_views=reach_views(filters, board.reach_rollup),
+            reach_bands=request.GET.get(dashboard.REACH_BANDS_PARAMETER) in bands.ROLLUPS and board.reach_rollup,
             reach_participants=table("reach-participants"), reach_residents=table("reach-residents"),
             skills=chart("skills"), consultations=board.consultations, consultation_tables=consultation_tables,
             show_consultations=board.show_consultations, is_partner_staff=filters.scope is not None,
             gap=chart("gap"), defaulted_ages=board.defaulted_ages, query=query))
+
+
+# The tables drawn in the reach section: their figures follow ?reach_bands= (outreach.dashboard.reach_rollup).
+REACH_TABLES = {"reach", "reach-participants", "reach-residents"}
+REACH_VIEWS = [(bands.ELDERLY, gettext_lazy("Under 65 / 65–74 / 75+")), (bands.DETAIL, gettext_lazy("Every age band"))]
+
+
+def reach_querystring(filters: metrics.Filters, rollup: str) -> str:
+    return querystring(filters, **{dashboard.REACH_BANDS_PARAMETER: rollup})
+
+
+def reach_views(filters: metrics.Filters, current: str) -> list[dict]:
+    """The links between the reach's views (65–74 / 75+ and every band): plain links, so they work without
+    JavaScript; the other figures of the page keep their filters."""
+    return [{"label": label, "current": rollup == current,
+             "url": f"?{reach_querystring(filters, rollup)}#reach-heading"} for rollup, label in REACH_VIEWS]
+
+
+def reach_table(matrix: metrics.Matrix) -> dict:
+    """The reach table as text, every figure formatted by outreach.charts.number with the reach's decimals: the
+    very strings the heat map draws in its cells and its alt text quotes, whatever the language."""
+
+    def cell(value):
+        return None if value is None else charts.number(value, metrics.REACH_DECIMALS)
+
+    lines = [[line[0], *[cell(value) for value in line[1:]]] for line in matrix.body()]
+    return {"title": matrix.title, "header": matrix.header(), "lines": lines[:-1], "total": lines[-1]}
 
 
 class ChartView(DashboardPermissionMixin, View):
@@ -96,7 +129,8 @@ class ChartView(DashboardPermissionMixin, View):
             raise Http404
         _form, filters = filters_from_request(request)
         version = dashboard.data_version(request)
-        content = dashboard.chart_bytes(name, fmt, dashboard.Dashboard(filters), version=version)
+        board = dashboard.Dashboard(filters, reach_bands=request.GET.get(dashboard.REACH_BANDS_PARAMETER))
+        content = dashboard.chart_bytes(name, fmt, board, version=version)
         return HttpResponse(content, content_type=charts.FORMATS[fmt])
 
 
@@ -107,7 +141,7 @@ class TableDownloadView(DashboardPermissionMixin, View):
         if fmt not in dashboard.TABLE_FORMATS:
             raise Http404
         _form, filters = filters_from_request(request)
-        board = dashboard.Dashboard(filters)
+        board = dashboard.Dashboard(filters, reach_bands=request.GET.get(dashboard.REACH_BANDS_PARAMETER))
         if not board.has_table(name):
             raise Http404
         matrix = board.table(name)

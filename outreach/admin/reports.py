@@ -170,18 +170,27 @@ class AnnualReportView(ReportBaseView):
         # The chart images are drawn by the dashboard's chart view from the same filters; it knows only the fiscal
         # years with data, so a year without any shows its (empty) tables without images.
         with_images = report.has_data and filters.fiscal_year in form.years_with_data
-        chart_query = querystring(report.filters, v=dashboard.data_version(request)) if with_images else ""
+        # The PDF draws its images here, from the cache of the data's version; the page's images are the chart
+        # view's (which looks the version up itself: admin responses are never cached by the browser, so their
+        # URLs need no version of their own, and the page does not pay for the look-up).
+        version = dashboard.data_version(request) if with_images and self.wants_pdf() else ""
+        # The reach's age bands go with its chart and downloads (outreach.dashboard.reach_rollup).
+        reach_bands = {dashboard.REACH_BANDS_PARAMETER: board.reach_rollup}
 
         def chart(name):
             spec = dashboard.CHARTS[name]
+            extra = reach_bands if spec.table in dashboard_admin.REACH_TABLES else {}
             chart = {"name": name, "matrix": board.table(spec.table), "alt": spec.alt(board)}
+            if spec.table == "reach":  # the heat map's own numbers, formatted as it draws them
+                chart["reach_table"] = dashboard_admin.reach_table(chart["matrix"])
             if with_images and self.wants_pdf():  # drawn here: the PDF fetches nothing from the server
-                image = dashboard.chart_bytes(name, "png", board, version=dashboard.data_version(request))
+                image = dashboard.chart_bytes(name, "png", board, version=version)
                 chart["src"] = "data:image/png;base64," + base64.b64encode(image).decode()
             elif with_images:
+                chart_query = querystring(report.filters, **extra)
                 chart["src"] = f"{reverse('outreach_chart', args=[name, 'png'])}?{chart_query}"
                 chart["svg"] = f"{reverse('outreach_chart', args=[name, 'svg'])}?{chart_query}"
-                chart["downloads"] = dashboard_admin.downloads(spec.table, querystring(report.filters))
+                chart["downloads"] = dashboard_admin.downloads(spec.table, querystring(report.filters, **extra))
             return chart
 
         charts = {name.replace("-", "_"): chart(name)

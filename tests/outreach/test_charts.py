@@ -161,7 +161,7 @@ def test_alt_texts_summarise_the_numbers():
 
         alt = charts.reach_alt(reach_data())
         assert "(population 2025)" in alt
-        assert "highest 75歳以上 in 川崎区 (20.0)" in alt and "lowest 75歳以上 in 中原区 (0.2)" in alt
+        assert "highest 75歳以上 in 川崎区 (20.0)" in alt and "lowest 75歳以上 in 中原区 (0.3)" in alt  # 0.25 half up
         assert "2 cells have no population figure" in alt
 
         alt = charts.skills_alt(skill_rows())

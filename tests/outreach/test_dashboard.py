@@ -553,7 +553,7 @@ def test_page_shows_kpis_tables_and_accessible_charts(client, world, analyst):
     assert html.count("<figure") == len(dashboard.CHARTS) and html.count("<figcaption") == len(dashboard.CHARTS)
     assert '<th scope="col"' in html and '<th scope="row">' in html and "<tfoot>" in html
     reach = numbers(tables.tables["Participants per 1,000 residents"])
-    seventies = next(row for row in reach if row[0] == "70–74")
+    seventies = next(row for row in reach if row[0] == "65–74")  # reach in 65–74 / 75+ by default (issue 19)
     assert 2.5 in seventies  # 5 participants of 2,000 residents in the second ward
     gap = numbers(tables.tables["Internet use by age and the divide gap"])
     assert gap[1][0] == 2021

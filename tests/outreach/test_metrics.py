@@ -422,8 +422,8 @@ class MetricsTests(Programme):
             ("70-74", w1): 1, ("75-79", w1): 1, ("80-84", w1): 1, ("85+", w3): 1, ("60-64", w2): 1,
             ("65-69", w1): 1, ("u20", w2): 1, ("65-69", w2): 1})
         self.assertEqual(reach.per_thousand.values, {
-            ("70-74", w1): 0.5, ("75-79", w1): 0.67, ("80-84", w1): 1.0, ("85+", w3): 2.0, ("60-64", w2): 0.4,
-            ("65-69", w1): 0.8, ("u20", w2): 0.25, ("65-69", w2): 0.33, ("30-39", w2): 0.0})
+            ("70-74", w1): 0.5, ("75-79", w1): 0.7, ("80-84", w1): 1.0, ("85+", w3): 2.0, ("60-64", w2): 0.4,
+            ("65-69", w1): 0.8, ("u20", w2): 0.3, ("65-69", w2): 0.3, ("30-39", w2): 0.0})  # one decimal, half up
 
     def test_reach_rolled_up_and_filtered(self):
         w1, w2, w3 = self.ward(self.w1), self.ward(self.w2), self.ward(self.w3)
@@ -431,9 +431,19 @@ class MetricsTests(Programme):
         self.assertEqual(elderly.population.values, {
             ("u65", w2): 11500, ("65-74", w1): 3250, ("65-74", w2): 3000, ("75+", w1): 2500, ("75+", w3): 500})
         self.assertEqual(elderly.per_thousand.values, {
-            ("u65", w2): 0.17,  # P4 P12 per 11,500
-            ("65-74", w1): 0.62,  # P1 P11 per 3,250
-            ("65-74", w2): 0.33, ("75+", w1): 0.8, ("75+", w3): 2.0})
+            ("u65", w2): 0.2,  # P4 P12 per 11,500 (0.174)
+            ("65-74", w1): 0.6,  # P1 P11 per 3,250 (0.615)
+            ("65-74", w2): 0.3, ("75+", w1): 0.8, ("75+", w3): 2.0})
+        # Totals divide people by residents (never add or average the rates): a ward's all ages, a band's whole
+        # city, and the city's.
+        per_thousand = elderly.per_thousand
+        self.assertEqual(per_thousand.column_total(w1), 0.7)  # P1 P11 P2 P3 per 5,750 (0.696; the rates add to 1.4)
+        self.assertEqual(per_thousand.column_total(w2), 0.2)  # P4 P12 P5 per 14,500 (0.207)
+        self.assertEqual(per_thousand.column_total(w3), 2.0)
+        self.assertEqual(per_thousand.row_total("65-74"), 0.5)  # P1 P11 P5 per 6,250 (0.48)
+        self.assertEqual(per_thousand.row_total("75+"), 1.0)  # P2 P3 P6 per 3,000 (the rates' mean: 1.4)
+        self.assertEqual(per_thousand.grand_total, 0.4)  # 8 per 20,750 (0.386)
+        self.assertIsNone(per_thousand.row_total("nonsense"))
         aged = metrics.reach(self.fy(age_band="65+"))
         self.assertEqual([row for row, _label in aged.per_thousand.rows], bands.AGED_65_PLUS)
         self.assertEqual(aged.population.values, {("65-69", w1): 1250, ("65-69", w2): 3000, ("70-74", w1): 2000,
@@ -442,7 +452,7 @@ class MetricsTests(Programme):
     def test_reach_uses_the_latest_population_before_the_year(self):
         reach = metrics.reach(self.fy(2024))
         self.assertEqual(reach.population_year, 2023)
-        self.assertEqual(reach.per_thousand.value("70-74", self.ward(self.w1)), 0.56)  # P1 per 1,800
+        self.assertEqual(reach.per_thousand.value("70-74", self.ward(self.w1)), 0.6)  # P1 per 1,800 (0.556)
 
     # --- skills ---
 
