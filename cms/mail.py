@@ -4,6 +4,12 @@
 each EmailMessage into a Mail Send request with the `sendgrid` client and raises `TransientMailError` (worth retrying:
 429, 5xx, timeouts, network trouble) or `PermanentMailError` (any other 4xx: a bad address, a bad key, too large) so
 the outbox can tell a retry from a give-up. Logs never carry addresses, subjects or the API key.
+
+SendGrid has no idempotency key. A message may carry `custom_args` (a dict of short strings, e.g. the outbox row's
+id): they travel on the request's personalization (the spec types the top-level `custom_args` as a string, the
+personalization's as an object) and come back in SendGrid's event webhook and activity feed, so a message sent
+twice can be traced to its row. A failure after the request was written (no answer within the timeout, the
+connection dropped before the answer) is a `TransientMailError` with `maybe_sent`: SendGrid may have accepted it.
 """
 
 import base64
@@ -33,6 +39,7 @@ from sendgrid.helpers.mail import (
     Bcc,
     Cc,
     Content,
+    CustomArg,
     From,
     Header,
     Mail,
@@ -79,11 +86,15 @@ class MailError(Exception):
 
 class TransientMailError(MailError):
     """Worth retrying later: rate limited (429), SendGrid trouble (5xx), a timeout or a network failure.
-    `retry_after` is SendGrid's Retry-After in seconds when it sent one."""
+    `retry_after` is SendGrid's Retry-After in seconds when it sent one. `maybe_sent`: the request had been sent
+    when it failed (no answer in time, connection dropped before the answer), so SendGrid may have accepted the
+    message; a retry may deliver it a second time."""
 
-    def __init__(self, reason: str, *, status_code: int | None = None, retry_after: float | None = None):
+    def __init__(self, reason: str, *, status_code: int | None = None, retry_after: float | None = None,
+                 maybe_sent: bool = False):
         super().__init__(reason, status_code=status_code)
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent
 
 
 class PermanentMailError(MailError):
@@ -163,6 +174,9 @@ class SendGridBackend(BaseEmailBackend):
         return PermanentMailError(reason, status_code=status)
 
     def _network_error(self, exc: BaseException) -> TransientMailError:
+        # urllib wraps a failure to connect or to write the request in URLError; a failure while waiting for the
+        # answer (read timeout, connection dropped) comes through bare: the request was sent by then.
+        maybe_sent = not isinstance(exc, URLError)
         cause = exc.reason if isinstance(exc, URLError) and isinstance(exc.reason, BaseException) else exc
         if isinstance(cause, TimeoutError):
             kind, reason = "timeout", f"no answer from SendGrid within {self.timeout:g} s"
@@ -174,8 +188,9 @@ class SendGridBackend(BaseEmailBackend):
             kind, reason = "connection lost", f"connection to SendGrid lost ({type(cause).__name__})"
         else:
             kind, reason = "network", f"network error talking to SendGrid ({type(cause).__name__}: {cause})"
-        logger.warning("sendgrid request failed, will retry (%s)", kind)
-        return TransientMailError(self._redact(reason)[:_REASON_MAX])
+        logger.warning("sendgrid request failed, will retry (%s%s)", kind,
+                       ", after the request was sent" if maybe_sent else "")
+        return TransientMailError(self._redact(reason)[:_REASON_MAX], maybe_sent=maybe_sent)
 
     def _redact(self, text: str) -> str:
         return text.replace(self.api_key, "[API key]")[:_REASON_MAX]
@@ -203,6 +218,8 @@ def build_mail(message: EmailMessage) -> Mail:
             {To: personalization.add_to, Cc: personalization.add_cc, Bcc: personalization.add_bcc}[kind](recipient)
     if not personalization.tos:
         raise PermanentMailError("SendGrid needs at least one To recipient (cc/bcc alone are not accepted)")
+    for name, value in (getattr(message, "custom_args", None) or {}).items():
+        personalization.add_custom_arg(CustomArg(str(name), str(value)))
     mail.add_personalization(personalization)
 
     reply_to = _addresses([extra["reply-to"][1]] if "reply-to" in extra else message.reply_to)

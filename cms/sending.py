@@ -31,18 +31,21 @@ def max_attempts() -> int:
 
 
 def mail_errors() -> tuple[type[Exception], type[Exception]]:
-    """(TransientMailError, PermanentMailError) of cms.mail, the SendGrid backend."""
+    """(TransientMailError, PermanentMailError) of cms.mail, the SendGrid backend; cms.sms's SMS errors subclass
+    them, so one policy classifies every channel."""
     return TransientMailError, PermanentMailError
 
 
 @dataclass(frozen=True)
 class SendFailure:
     """Why an e-mail was not sent: `permanent` (give up: other 4xx, invalid address) or not (try again later, not
-    before `retry_after` seconds if the server said so); `error` is the reason to show staff."""
+    before `retry_after` seconds if the server said so); `error` is the reason to show staff; `maybe_sent` when it
+    may have been delivered all the same (an unexpected error counts as not sent)."""
 
     permanent: bool
     error: str
     retry_after: float | None = None
+    maybe_sent: bool = False  # the request had gone out when it failed: the provider may have accepted it
 
 
 def error_reason(exc: Exception) -> str:
@@ -61,7 +64,8 @@ def try_send(send: Callable[[], object], *, what: str) -> SendFailure | None:
         return SendFailure(permanent=True, error=error_reason(exc))
     except transient as exc:
         logger.info("%s: transient failure: %s", what, exc)
-        return SendFailure(permanent=False, error=error_reason(exc), retry_after=getattr(exc, "retry_after", None))
+        return SendFailure(permanent=False, error=error_reason(exc), retry_after=getattr(exc, "retry_after", None),
+                           maybe_sent=bool(getattr(exc, "maybe_sent", False)))
     except Exception as exc:
         logger.exception("%s: unexpected error while sending; will retry", what)
         return SendFailure(permanent=False, error=f"{type(exc).__name__}: {exc}")

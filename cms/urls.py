@@ -17,6 +17,8 @@ urlpatterns = [
     path("documents/", include(wagtaildocs_urls)),
     path("i18n/setlang/", set_language, name="set_language"),
     path("display/", display.set_display, name="set_display"),
+    # The short links SMS carry (/s/<code>/ → the resident's page), one address for every language.
+    path("", include("courses.short_links")),
 ]
 
 if settings.DEBUG:

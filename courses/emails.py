@@ -70,6 +70,8 @@ STYLES = {
 
 # Messages that carry the personal calendar file, when the person has a seat.
 WITH_CALENDAR = {Kind.CONFIRMED, Kind.PROMOTED, Kind.SESSION_MOVED, Kind.RESENT}
+# Messages that carry the check-in QR (courses.checkin) as an attached image: what the resident shows at the door.
+WITH_CHECKIN_QR = {Kind.CONFIRMED, Kind.PROMOTED, Kind.REMINDER, Kind.SESSION_MOVED, Kind.RESENT}
 
 @dataclass
 class Attachment:
@@ -194,6 +196,7 @@ def context_for(message: OutgoingMessage, *, now: datetime | None = None) -> dic
         "moved_from": when(parse_datetime(moved_from["starts_at"]), parse_datetime(moved_from["ends_at"]))
         if moved_from else "",
         "with_calendar": message.kind in WITH_CALENDAR and has_seat and message.channel == "email",
+        "with_checkin_qr": message.kind in WITH_CHECKIN_QR and has_seat and message.channel == "email",
         # Filled by the outreach app (can-do checks) through the construct_message_context hook.
         "followup_links": [],
         "styles": STYLES,
@@ -218,6 +221,12 @@ def render(message: OutgoingMessage, *, now: datetime | None = None) -> Rendered
         attachments = []
         if context["with_calendar"]:
             attachments.append(calendar_file(message.registration, language=translation.get_language()))
+        if context["with_checkin_qr"]:
+            # courses.checkin marks attendance through the services, which queue messages through this module.
+            from courses import checkin
+
+            attachments.append(Attachment(filename=f"checkin-{message.registration.reference}.png",
+                                          content=checkin.qr_png(message.registration), mimetype="image/png"))
     return RenderedMessage(subject=subject, text=_tidy(text), html=html, attachments=attachments)
 
 
@@ -243,4 +252,13 @@ def build_email(message: OutgoingMessage, rendered: RenderedMessage, *, connecti
     email.attach_alternative(rendered.html, "text/html")
     for attachment in rendered.attachments:
         email.attach(attachment.filename, attachment.content, attachment.mimetype)
+    # SendGrid has no idempotency key: the outbox row and the attempt travel with the request (cms.mail puts them
+    # in the personalization's custom_args) and come back in SendGrid's events, so a second copy can be traced.
+    email.custom_args = custom_args(message)
     return email
+
+
+def custom_args(message: OutgoingMessage) -> dict[str, str]:
+    """What identifies this send at the provider: the outbox row, its logical key and the attempt (no personal
+    data: the key names the registration by its number)."""
+    return {"dekiru_outbox_id": str(message.pk), "dekiru_key": message.key, "dekiru_attempt": str(message.attempts + 1)}

@@ -15,7 +15,7 @@ from cms.normalize import (
     normalize_phone,
 )
 from courses.models import CoursePage, Participant, Registration, Topic
-from courses.recipients import Recipient, recipient_for
+from courses.recipients import Recipient, is_mobile, recipient_for
 from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 
@@ -141,6 +141,20 @@ class RegistrationForm(forms.Form):
         label=_("I agree that my details are used to run this class, as described in the privacy policy."),
         error_messages={"required": _("Please agree to the privacy policy to register.")})
 
+    # お知らせの受け取り方: feeds the channel mix, so it starts empty and an answer is required. Every choice is listed
+    # (without script the page cannot narrow them to the contact details given); clean() refuses a choice the
+    # contact details do not allow. LINE will be one more value of Registration.NotifyBy.
+    notify_by = forms.ChoiceField(
+        label=_("How would you like to receive messages about this booking?"), widget=forms.RadioSelect,
+        choices=Registration.NotifyBy.choices,
+        help_text=_("E-mail needs an e-mail address; SMS needs a mobile number (070, 080 or 090); a phone call "
+                    "needs a phone number."),
+        error_messages={"required": _("Please choose how you would like to receive messages."),
+                        "invalid_choice": _("Please choose how you would like to receive messages.")})
+    sms_consent = forms.BooleanField(
+        label=_("I agree to receive SMS about this booking at the mobile number given."), required=False,
+        help_text=_("Only if you chose SMS. Receiving SMS is free of charge."))
+
     def clean_name(self):
         name = normalize_name(self.cleaned_data["name"])
         if not name:
@@ -194,7 +208,33 @@ class RegistrationForm(forms.Form):
         elif not cleaned.get("phone") and not cleaned.get("email"):
             raise forms.ValidationError(
                 _("Please give an e-mail address or a phone number so that we can reach you."), code="contact")
+        if not self.errors:
+            self._check_notify_by(cleaned)
         return cleaned
+
+    def _check_notify_by(self, cleaned) -> None:
+        """The way to be notified must suit the contact details of whoever receives the messages (the person
+        attending, or the booker when the person gave none): checked here, whatever the page offered."""
+        choice, recipient = cleaned.get("notify_by"), self.recipient()
+        NotifyBy = Registration.NotifyBy
+        if not choice or recipient is None:
+            return
+        if choice == NotifyBy.EMAIL and not recipient.email:
+            self.add_error("notify_by", _("You chose e-mail, but no e-mail address was given. Please add one, or "
+                                          "choose another way."))
+        elif choice == NotifyBy.SMS and not is_mobile(recipient.phone):
+            self.add_error("notify_by", _("SMS can only be sent to a mobile number starting with 070, 080 or 090. "
+                                          "Please give one, or choose another way."))
+        elif choice == NotifyBy.SMS and not cleaned.get("sms_consent"):
+            self.add_error("sms_consent", _("Please agree to receive SMS, or choose another way."))
+        elif choice == NotifyBy.CALL and not recipient.phone:
+            self.add_error("notify_by", _("You chose a phone call, but no phone number was given. Please add one, "
+                                          "or choose another way."))
+
+    def notify_choice(self) -> tuple[str, bool]:
+        """(Registration.NotifyBy value, SMS consent given) for courses.services.register. After is_valid()."""
+        data = self.cleaned_data
+        return data["notify_by"], data["notify_by"] == Registration.NotifyBy.SMS and bool(data.get("sms_consent"))
 
     def booker_details(self) -> BookerDetails | None:
         if not self.for_someone_else:
@@ -247,6 +287,9 @@ class RegistrationForm(forms.Form):
                  format_phone(data["booker_phone"]) if data["booker_phone"] else _("Not given")),
                 (fields["booker_email"].label, data["booker_email"] or _("Not given")),
             ]
+        rows.append((fields["notify_by"].label, chosen("notify_by")))
+        if data["notify_by"] == Registration.NotifyBy.SMS:
+            rows.append((_("SMS"), _("Agreed")))
         rows.append((_("Privacy policy"), _("Agreed")))
         return rows
 

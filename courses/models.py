@@ -157,15 +157,17 @@ class CoursePage(RoutablePageMixin, Page):
                 .select_related("venue", "venue__ward", "organiser").order_by("starts_at"))
 
     def get_context(self, request, *args, **kwargs):
-        # Wagtail serves the page from its model; the rules (services) import these models.
-        from courses.services import refusal_reason
+        # Wagtail serves the page from its model; courses.listing imports these models.
+        from courses.listing import course_sessions_page
 
         context = super().get_context(request, *args, **kwargs)
-        sessions = list(self.get_upcoming_sessions())
-        for session in sessions:
-            session.course = self  # the cards link back to the course: no query per session
-            session.refusal = refusal_reason(session)
-        context["sessions"] = sessions
+        # One page of upcoming dates (DEKIRU_COURSE_PAGE_SESSIONS), in three queries however many there are.
+        sessions_page = course_sessions_page(self, request.GET.get("page"))
+        context["sessions"] = sessions_page.object_list
+        context["sessions_page"] = sessions_page
+        query = request.GET.copy()
+        query.pop("page", None)  # keeps ?easy=1 across pages
+        context["sessions_querystring"] = query.urlencode()
         # やさしい日本語: ?easy=1 on the Japanese page shows the plain-Japanese versions, where staff wrote them.
         context["has_easy"] = bool(self.summary_easy or self.what_to_bring_easy)
         context["easy"] = context["has_easy"] and request.GET.get("easy") == "1"
@@ -401,6 +403,14 @@ class Registration(models.Model):
         FAMILY = "family", _("Family member or carer")
         STAFF = "staff", _("Staff")
 
+    class NotifyBy(models.TextChoices):
+        """お知らせの受け取り方: the resident's answer on the form (or to staff on the phone). LINE comes later as one
+        more value; a choice is offered only when the contact details allow it (courses.forms)."""
+
+        EMAIL = "email", _("E-mail")
+        SMS = "sms", _("SMS to this mobile phone")
+        CALL = "call", _("A phone call from staff")
+
     # Statuses that hold a seat, and statuses that count as an active registration.
     SEATED = (Status.CONFIRMED, Status.ATTENDED, Status.NO_SHOW)
     ACTIVE = (*SEATED, Status.WAITLISTED)
@@ -417,6 +427,12 @@ class Registration(models.Model):
     booker_email = models.EmailField(_("booker's e-mail"), blank=True)
     booker_phone = models.CharField(_("booker's phone"), max_length=15, blank=True)
     waitlist_position = models.PositiveIntegerField(_("waiting-list position"), null=True, blank=True)
+    # Null on bookings made before the question was asked: "not recorded", never a guess (the figures count it so).
+    notify_by = models.CharField(_("how to be notified"), max_length=10, choices=NotifyBy.choices, null=True,
+                                 blank=True)
+    sms_consented_at = models.DateTimeField(
+        _("SMS consent given at"), null=True, blank=True,
+        help_text=_("When the resident (or the booker) agreed to receive SMS at the mobile number given."))
     token_key = models.CharField(max_length=32, default=new_token_key, editable=False)
     # 受付番号: what the person quotes on the phone (courses.references). Drawn at random; the services draw
     # again on the rare collision with the unique constraint.
@@ -470,14 +486,18 @@ class Registration(models.Model):
 
 class OutgoingMessageQuerySet(models.QuerySet):
     def due(self, now=None):
-        """E-mails waiting to be sent whose time has come: what a worker claims, oldest first."""
+        """E-mails and SMS waiting to be sent whose time has come: what a worker claims, oldest first."""
         now = now or timezone.now()
-        return self.filter(status=OutgoingMessage.Status.PENDING, channel=OutgoingMessage.Channel.EMAIL,
+        return self.filter(status=OutgoingMessage.Status.PENDING, channel__in=OutgoingMessage.SENT_BY_WORKER,
                            next_attempt_at__lte=now).order_by("next_attempt_at", "pk")
 
     def call_list(self):
         """Messages for residents without e-mail that staff still have to phone, oldest first."""
         return self.filter(status=OutgoingMessage.Status.TO_CALL).order_by("created_at", "pk")
+
+    def possibly_duplicate(self):
+        """Messages that may have gone out twice (courses.outbox's duplicate windows)."""
+        return self.filter(uncertain_attempts__gt=0)
 
     def for_partner(self, partner):
         return self.filter(session__organiser=partner)
@@ -516,6 +536,8 @@ class OutgoingMessage(models.Model):
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("E-mail")
+        SMS = "sms", _("SMS")
+        LINE = "line", _("LINE")  # not sent yet: build_message never picks it
         PHONE = "phone", _("Phone call")
 
     class Status(models.TextChoices):
@@ -526,6 +548,9 @@ class OutgoingMessage(models.Model):
         CANCELLED = "cancelled", pgettext_lazy("message status", "Not needed any more")
         TO_CALL = "to_call", pgettext_lazy("message status", "To call")
         CALLED = "called", pgettext_lazy("message status", "Called")
+
+    # The channels a worker sends through (the phone channel is the staff call list).
+    SENT_BY_WORKER = (Channel.EMAIL, Channel.SMS)
 
     # What the retention purge blanks: everything that says who the message was for or what it said.
     FORGET = {"to_name": "", "to_email": "", "to_phone": "", "subject": "", "body_text": "", "context": {}}
@@ -556,9 +581,24 @@ class OutgoingMessage(models.Model):
     lease_expires_at = models.DateTimeField(_("claimed until"), null=True, blank=True)
     claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # The duplicate window (courses.outbox's docstring): attempts after which the message may have gone out although
+    # no success was recorded (no answer after the request was sent, a worker lost while sending). Only ever
+    # incremented: a later success or a staff retry never clears it, so the log keeps saying it may have gone twice.
+    uncertain_attempts = models.PositiveIntegerField(
+        _("attempts that may have been sent"), default=0,
+        help_text=_("Attempts without an answer after the request was sent: the message may have gone out more "
+                    "than once."))
+    uncertain_note = models.TextField(_("may have been sent already"), blank=True,
+                                      help_text=_("Why the message may have gone out more than once."))
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True,
                                    help_text=_("For a phone call: when staff marked it as called."))
     sendgrid_message_id = models.CharField(_("SendGrid message id"), max_length=100, blank=True)
+    provider_message_id = models.CharField(_("provider's message id"), max_length=100, blank=True,
+                                           help_text=_("For an SMS: Twilio's message SID."))
+    # A message that could not go by its channel (an invalid mobile number, the channel switched off) continues as a
+    # new row on the next channel (courses.outbox.fall_back): each attempt stays in the log under its channel.
+    fallback_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="fallbacks", verbose_name=_("instead of"))
     called_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                   related_name="+", verbose_name=_("called by"))
     subject = models.CharField(_("subject"), max_length=255, blank=True)
@@ -579,7 +619,7 @@ class OutgoingMessage(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(channel="email") | Q(status__in=["to_call", "called", "cancelled"]),
+                condition=Q(channel__in=["email", "sms"]) | Q(status__in=["to_call", "called", "cancelled"]),
                 name="message_phone_status"),
         ]
 
@@ -604,6 +644,11 @@ class OutgoingMessage(models.Model):
     @property
     def is_phone_call(self) -> bool:
         return self.channel == self.Channel.PHONE
+
+    @property
+    def possibly_duplicate(self) -> bool:
+        """It may have reached the resident more than once (or once although it was not recorded as sent)."""
+        return self.uncertain_attempts > 0
 
 
 def mask_email(address: str) -> str:

@@ -6,32 +6,56 @@ How a message travels
    change it reports, and asks (`transaction.on_commit`) the "mail" task backend to send it
    (courses.tasks.send_message_task). Each logical message has a unique `key` ("reminder:reg=123:start=…"), so
    asking twice queues it once (INSERT … ON CONFLICT DO NOTHING, safe under concurrency). Nothing is rendered or
-   sent in the request. Residents without an e-mail address get a phone-channel row (status `to_call`) instead:
-   the call list staff work through (`mark_called`).
+   sent in the request. The channel is chosen when the row is written (`channel_for`), in the stated order: the
+   resident's choice (Registration.notify_by) when it can be used → e-mail when there is an address → SMS to a
+   mobile number with consent, when SMS is on (cms.sms) → a phone-channel row (status `to_call`): the call list
+   staff work through (`mark_called`). LINE is a channel value for later and is never chosen yet.
 2. A worker claims a due message: a row lock (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises
    writers, and the claim itself is a conditional UPDATE pending → sending, so it is safe without the lock too),
    a lease (`lease_expires_at`, `claimed_by`), committed before anything is sent.
 3. It checks that the message still makes sense (registration or session cancelled meanwhile, session moved or
    already started → `cancelled`, not sent), renders it in the resident's language (courses.emails) from the
    current data, and sends it through Django's e-mail API with the configured backend (cms.mail.SendGridBackend
-   in production, whose every request has a timeout).
+   in production, whose every request has a timeout), or an SMS (courses.sms_texts, at most two segments)
+   through cms.sms (the twilio client, or the console in the demo).
 4. The outcome is recorded at once in its own short statement: `sent` with SendGrid's X-Message-Id; a transient
    failure (429, 5xx, timeout, connection) → `pending` again with exponential backoff and full jitter, never
    sooner than a Retry-After, and a task deferred to that time; after `DEKIRU_MAIL_MAX_ATTEMPTS` or on a
-   permanent failure (other 4xx, invalid address) → `failed` with the reason, for staff.
+   permanent failure (other 4xx, invalid address) → `failed` with the reason, for staff. An SMS that fails for
+   good (an invalid or landline number: Twilio 21211, 21614…, SMS switched off, or out of attempts) is `failed`
+   and, in the same transaction, continues as a new row on the next channel (`fall_back`: e-mail if there is an
+   address, else the call list), `fallback_of` the failed one, so the log shows every attempt per channel.
 5. A periodic sweeper (`manage.py sweep_outbox`) returns messages whose lease expired (the worker died) to the
    queue, and queues a drain task when due messages are waiting longer than they should (their task was lost,
    the worker was down, a retry time has come) — django-tasks-db does not re-run a task left running by a dead
    worker, so the outbox has this sweeper of its own.
 
-Duplicates: the one remaining window
-------------------------------------
-SendGrid has no idempotency key. If the worker dies, or the database becomes unreachable, after SendGrid has
-accepted a message (HTTP 202) and before the single UPDATE that records it as sent, the lease expires, the sweeper
-puts the message back and it is sent a second time. The window is kept to that one statement right after the
-response (rendering and the claim happen before the request). A lease shorter than a request could also repeat a
-message, so the lease (`DEKIRU_MAIL_LEASE_SECONDS`, default 300 s) is kept far above `SENDGRID_TIMEOUT`. A message
-released by the sweeper counts the lost attempt and is logged, so staff can tell the resident if needed.
+Duplicates: the windows that remain
+-----------------------------------
+Neither SendGrid nor Twilio's Messages API has an idempotency key, so a message can reach a resident twice. Every
+SendGrid request carries the outbox row,
+its key and the attempt number in `custom_args` (courses.emails.custom_args), which come back in SendGrid's events
+and activity feed, so a second copy can be traced to its row. Each window below is recorded on the message:
+`uncertain_attempts` counts the attempts that may have gone out without a recorded success and `uncertain_note`
+says why. Both are only ever added to: a later success (which clears `last_error`, the last attempt's error) or a
+staff retry leaves them, and the message log shows such messages, with a filter "may have gone twice".
+
+1. No answer in time. The request was sent and SendGrid answers after `SENDGRID_TIMEOUT` (or the connection drops
+   before the answer): SendGrid may have accepted it. The failure is transient (the message must not be lost), so
+   it is retried and may go out twice; cms.mail marks the failure `maybe_sent` (a failure to connect or to write
+   the request is not), and the attempt is recorded here as uncertain. A timeout long enough for SendGrid's slow
+   answers keeps this window rare. The same holds for an SMS (cms.sms: a read timeout or a connection dropped
+   after the request, `DEKIRU_TWILIO_TIMEOUT`).
+2. A worker lost while sending. If the worker dies, or the database becomes unreachable, after SendGrid has accepted
+   a message (HTTP 202) and before the single UPDATE that records it as sent, the lease expires, the sweeper puts
+   the message back (counting the lost attempt as uncertain) and it is sent again. The window is kept to that one
+   statement right after the response (rendering and the claim happen before the request).
+3. A lease shorter than a request. The sweeper would hand a message to a second worker while the first is still
+   waiting for SendGrid; both may send. The lease (`DEKIRU_MAIL_LEASE_SECONDS`, default 300 s) is kept far above
+   `SENDGRID_TIMEOUT`, and the sweeper records the release as in 2.
+4. Staff's "send again" of a failed message after uncertain attempts: the log shows the note beside the button.
+
+Phone calls have no window: marking a call done is a conditional UPDATE (to_call → called).
 """
 
 import logging
@@ -53,10 +77,11 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from cms import sms
 from cms.sending import lease_time, max_attempts, retry_delay, try_send
-from courses import emails, tasks
+from courses import emails, sms_texts, tasks
 from courses.models import OutgoingMessage, Registration, Session
-from courses.recipients import recipient_for
+from courses.recipients import Recipient, recipient_for
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +159,35 @@ def local_iso(value: datetime) -> str:
     return timezone.localtime(value).isoformat(timespec="minutes")
 
 
+def can_sms(registration: Registration, recipient: Recipient) -> bool:
+    """SMS is possible: a mobile number (070/080/090), the consent recorded, and the SMS channel on (cms.sms)."""
+    return recipient.mobile and registration.sms_consented_at is not None and sms.available()
+
+
+def channel_for(registration: Registration, recipient: Recipient, *, call: bool = False) -> str:
+    """The channel a message goes by, in the stated order: the resident's choice (Registration.notify_by) when it
+    can be used → e-mail when there is an address → SMS to a mobile number with consent, if SMS is on → the call
+    list. A booking made before the question was asked (notify_by null) starts at e-mail. LINE is not offered
+    yet: never chosen here."""
+    NotifyBy = Registration.NotifyBy
+    if call:
+        return Channel.PHONE
+    if registration.notify_by == NotifyBy.CALL and recipient.phone:
+        return Channel.PHONE
+    if registration.notify_by == NotifyBy.SMS and can_sms(registration, recipient):
+        return Channel.SMS
+    if recipient.email:
+        return Channel.EMAIL
+    if can_sms(registration, recipient):
+        return Channel.SMS
+    return Channel.PHONE
+
+
 def build_message(kind: str, registration: Registration, *, session: Session | None = None, key: str | None = None,
                   context: dict | None = None, send_after: datetime | None = None,
                   now: datetime | None = None, call: bool = False) -> OutgoingMessage | None:
-    """An unsaved message to whoever hears about `registration` (courses.recipients.recipient_for): by e-mail
-    when there is an address, on the call list when there is only a phone number. None when nobody can be reached.
+    """An unsaved message to whoever hears about `registration` (courses.recipients.recipient_for), on the channel
+    `channel_for` picks: e-mail or SMS (sent by the worker), or the call list. None when nobody can be reached.
     `call`: on the call list whatever else there is (None without a phone number). Reads nothing from the database
     beyond the registration's participant."""
     recipient = recipient_for(registration)
@@ -148,11 +197,10 @@ def build_message(kind: str, registration: Registration, *, session: Session | N
     if call and not recipient.phone:
         return None
     when = send_after or now or timezone.now()
-    by_email = bool(recipient.email) and not call
+    channel = channel_for(registration, recipient, call=call)
     return OutgoingMessage(
-        key=key or message_key(kind, registration), kind=kind,
-        channel=Channel.EMAIL if by_email else Channel.PHONE,
-        status=Status.PENDING if by_email else Status.TO_CALL,
+        key=key or message_key(kind, registration), kind=kind, channel=channel,
+        status=Status.TO_CALL if channel == Channel.PHONE else Status.PENDING,
         registration=registration, session_id=session.pk if session is not None else registration.session_id,
         language=registration.participant.language or settings.LANGUAGE_CODE,
         to_name=recipient.name, to_email=recipient.email, to_phone=recipient.phone, to_booker=recipient.is_booker,
@@ -283,7 +331,7 @@ _RELATED = ("registration", "registration__participant", "registration__session"
 
 
 def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None = None) -> OutgoingMessage | None:
-    """Take the next due e-mail (or the one given, if it is due) for this worker: status `sending` with a lease,
+    """Take the next due e-mail or SMS (or the one given, if it is due) for this worker: status `sending` with a lease,
     committed before the caller sends anything. None when there is nothing to take."""
     now = now or timezone.now()
     due = OutgoingMessage.objects.due(now)
@@ -304,13 +352,16 @@ def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None
     return None
 
 
-def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None) -> str:
+def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None,
+            sms_sender=None) -> str:
     """Send a message this worker has claimed and record the outcome. Returns the message's new status."""
     now = now or timezone.now()
     reason = obsolete_reason(message, now=now)
     if reason is not None:
         _release(message, worker_id, status=Status.CANCELLED, last_error=_staff_text(reason))
         return Status.CANCELLED
+    if message.channel == Channel.SMS:
+        return _deliver_sms(message, worker_id=worker_id, now=now, sender=sms_sender)
     sent = {}  # what the send made: the rendered message and the e-mail (with SendGrid's message id)
 
     def send():
@@ -323,7 +374,8 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
         _release(message, worker_id, status=Status.FAILED, attempts=message.attempts + 1, last_error=failure.error)
         return Status.FAILED
     if failure is not None:
-        return _retry_later(message, worker_id, now=now, error=failure.error, retry_after=failure.retry_after)
+        return _retry_later(message, worker_id, now=now, error=failure.error, retry_after=failure.retry_after,
+                            maybe_sent=failure.maybe_sent)
     # Recorded at once, in one statement of its own: the window in which a crash repeats the message. The copy of
     # what was sent is kept only while the row still has its recipient: a resident's data erased (courses.retention)
     # while this worker was sending stays erased.
@@ -338,6 +390,78 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
     return Status.SENT
 
 
+def _deliver_sms(message: OutgoingMessage, *, worker_id: str, now: datetime, sender=None) -> str:
+    """An SMS through cms.sms (Twilio, or the console in the demo). A permanent failure (an invalid or landline
+    number, SMS switched off) or giving up after the last attempt ends this row as failed and continues the
+    message on the next channel (`fall_back`)."""
+    if not sms.available():
+        return _fall_back(message, worker_id, now=now, attempts=message.attempts,
+                          error=_staff_text(_("Not sent by SMS: SMS is switched off.")))
+    sent = {}
+
+    def send():
+        sent["text"] = sms_texts.render_sms(message, now=now)
+        own_sender = sender or sms.get_sender()
+        try:
+            sent["sid"] = own_sender.send(message.to_phone, sent["text"])
+        finally:
+            if sender is None:
+                own_sender.close()
+
+    failure = try_send(send, what=f"message {message.pk}")
+    attempts = message.attempts + 1
+    if failure is not None and (failure.permanent or attempts >= max_attempts()):
+        noted = uncertain(_staff_text(
+            _("No answer in time after the request was sent (attempt %(n)s): it may have been sent already. "
+              "%(error)s"), n=attempts, error=failure.error)) if failure.maybe_sent else {}
+        error = failure.error if failure.permanent else _staff_text(
+            _("Gave up after %(n)s attempts: %(error)s"), n=attempts, error=failure.error)
+        return _fall_back(message, worker_id, now=now, attempts=attempts, error=error, **noted)
+    if failure is not None:
+        return _retry_later(message, worker_id, now=now, error=failure.error, retry_after=failure.retry_after,
+                            maybe_sent=failure.maybe_sent)
+    still_addressed = ~Q(to_phone="")
+    OutgoingMessage.objects.filter(pk=message.pk).update(
+        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
+        provider_message_id=sent.get("sid", "")[:100],
+        body_text=Case(When(still_addressed, then=Value(sent["text"])), default=Value("")),
+        lease_expires_at=None, claimed_by="", updated_at=timezone.now())
+    return Status.SENT
+
+
+def next_channel(message: OutgoingMessage) -> str | None:
+    """Where a message goes when its channel failed for good: e-mail if there is an address and it was not the
+    e-mail that failed, else the call list if there is a phone number; None when nothing is left."""
+    if message.channel != Channel.EMAIL and message.to_email:
+        return Channel.EMAIL
+    if message.channel != Channel.PHONE and message.to_phone:
+        return Channel.PHONE
+    return None
+
+
+def _fall_back(message: OutgoingMessage, worker_id: str, *, now: datetime, attempts: int, error: str,
+               **fields) -> str:
+    """End this row as failed with the reason and, in the same transaction, queue the message again on the next
+    channel as a new row (`fallback_of` this one, key "<key>:via=<channel>"), so that staff see every channel's
+    attempts in the log and nothing is lost between the two."""
+    channel = next_channel(message)
+    with transaction.atomic():
+        if not _release(message, worker_id, status=Status.FAILED, attempts=attempts, last_error=error, **fields):
+            return Status.FAILED  # the lease was taken away meanwhile: the other worker decides
+        if channel is None:
+            logger.warning("message %s: no channel left after %s", message.pk, message.channel)
+            return Status.FAILED
+        queue_messages([OutgoingMessage(
+            key=f"{message.key}:via={channel}"[:200], kind=message.kind, channel=channel,
+            status=Status.TO_CALL if channel == Channel.PHONE else Status.PENDING,
+            registration_id=message.registration_id, session_id=message.session_id, language=message.language,
+            to_name=message.to_name, to_email=message.to_email, to_phone=message.to_phone,
+            to_booker=message.to_booker, context=message.context, send_after=now, next_attempt_at=now,
+            fallback_of=message)])
+    logger.info("message %s: %s failed for good, continues by %s", message.pk, message.channel, channel)
+    return Status.FAILED
+
+
 def _release(message: OutgoingMessage, worker_id: str, **fields) -> bool:
     """Leave a claimed message with new values, unless the lease was taken away from this worker meanwhile."""
     fields.setdefault("lease_expires_at", None)
@@ -346,29 +470,38 @@ def _release(message: OutgoingMessage, worker_id: str, **fields) -> bool:
                 .update(updated_at=timezone.now(), **fields))
 
 
+def uncertain(note: str) -> dict:
+    """The fields that record an attempt that may have gone out (duplicate windows 1-3): counted, never cleared."""
+    return {"uncertain_attempts": F("uncertain_attempts") + 1, "uncertain_note": note}
+
+
 def _retry_later(message: OutgoingMessage, worker_id: str, *, now: datetime, error: str,
-                 retry_after: float | None = None) -> str:
+                 retry_after: float | None = None, maybe_sent: bool = False) -> str:
     attempts = message.attempts + 1
+    noted = uncertain(_staff_text(
+        _("No answer in time after the request was sent (attempt %(n)s): it may have been sent already. %(error)s"),
+        n=attempts, error=error)) if maybe_sent else {}
     if attempts >= max_attempts():
         _release(message, worker_id, status=Status.FAILED, attempts=attempts,
-                 last_error=_staff_text(_("Gave up after %(n)s attempts: %(error)s"), n=attempts, error=error))
+                 last_error=_staff_text(_("Gave up after %(n)s attempts: %(error)s"), n=attempts, error=error),
+                 **noted)
         return Status.FAILED
     next_at = now + timedelta(seconds=retry_delay(attempts, retry_after=retry_after))
     if _release(message, worker_id, status=Status.PENDING, attempts=attempts, next_attempt_at=next_at,
-                last_error=error):
+                last_error=error, **noted):
         enqueue([message.pk], run_after=next_at)
     return Status.PENDING
 
 
 def send_message(message_id: int, *, worker_id: str | None = None, now: datetime | None = None,
-                 connection=None) -> str | None:
+                 connection=None, sms_sender=None) -> str | None:
     """Send one message if it is due and nobody else has it. Idempotent: returns None when there was nothing to
     do (already sent, not due yet, taken by another worker), otherwise the new status."""
     worker_id = worker_id or new_worker_id()
     message = claim(worker_id=worker_id, message_id=message_id, now=now)
     if message is None:
         return None
-    return deliver(message, worker_id=worker_id, now=now, connection=connection)
+    return deliver(message, worker_id=worker_id, now=now, connection=connection, sms_sender=sms_sender)
 
 
 def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
@@ -378,15 +511,26 @@ def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
     worker_id = worker_id or new_worker_id()
     outcomes: Counter = Counter()
     connection = get_connection()
+    senders = []  # one SMS sender (one pooled HTTP session) for the drain, made at the first SMS
+
+    def sms_sender():
+        if not senders:
+            senders.append(sms.get_sender())
+        return senders[0]
+
     try:
         with emails.shared_lookups():
             while limit is None or outcomes.total() < limit:
                 message = claim(worker_id=worker_id, now=now)
                 if message is None:
                     break
-                outcomes[deliver(message, worker_id=worker_id, now=now, connection=connection)] += 1
+                by_sms = message.channel == Channel.SMS and sms.available()
+                outcomes[deliver(message, worker_id=worker_id, now=now, connection=connection,
+                                 sms_sender=sms_sender() if by_sms else None)] += 1
     finally:
         connection.close()
+        for sender in senders:
+            sender.close()
     return outcomes
 
 
@@ -412,10 +556,10 @@ def sweep(*, now: datetime | None = None, grace: timedelta = timedelta(minutes=2
     lost = _staff_text(_("The worker stopped while sending; it may have been sent once already."))
     result.gave_up = expired.filter(attempts__gte=max_attempts() - 1).update(
         status=Status.FAILED, attempts=F("attempts") + 1, lease_expires_at=None, claimed_by="", last_error=lost,
-        updated_at=timezone.now())
+        updated_at=timezone.now(), **uncertain(lost))
     result.released = expired.update(
         status=Status.PENDING, attempts=F("attempts") + 1, lease_expires_at=None, claimed_by="", next_attempt_at=now,
-        last_error=lost, updated_at=timezone.now())
+        last_error=lost, updated_at=timezone.now(), **uncertain(lost))
     if result.released or result.gave_up:
         logger.warning("sweeper: %s message(s) returned to the queue, %s failed, after a worker's lease expired",
                        result.released, result.gave_up)
@@ -439,10 +583,14 @@ def sweep(*, now: datetime | None = None, grace: timedelta = timedelta(minutes=2
 
 
 def retry(message: OutgoingMessage, *, now: datetime | None = None) -> bool:
-    """Staff's retry of a failed e-mail: back in the queue now, with a fresh count of attempts."""
+    """Staff's retry of a failed e-mail or SMS: back in the queue now, with a fresh count of attempts (not one that
+    already continued on another channel)."""
     now = now or timezone.now()
     with transaction.atomic():
-        updated = OutgoingMessage.objects.filter(pk=message.pk, status=Status.FAILED, channel=Channel.EMAIL).update(
+        # Not a message that already continued on another channel: that one is the message now.
+        updated = OutgoingMessage.objects.filter(
+            pk=message.pk, status=Status.FAILED, channel__in=OutgoingMessage.SENT_BY_WORKER,
+        ).exclude(fallbacks__isnull=False).update(
             status=Status.PENDING, attempts=0, next_attempt_at=now, updated_at=timezone.now())
         if updated:
             transaction.on_commit(lambda: enqueue([message.pk]))

@@ -1,6 +1,17 @@
-"""Who hears about a registration: the resident, or the family member or carer who booked for them."""
+"""Who hears about a registration: the resident, or the family member or carer who booked for them, and what
+their contact details allow (an e-mail address, a mobile number that can receive SMS)."""
 
+import re
 from dataclasses import dataclass
+
+# Japanese mobile numbers as Dekiru stores them (digits only): 070, 080 or 090 and eight more digits. Only these
+# receive SMS; 050 (IP phones) and landlines do not.
+MOBILE = re.compile(r"0[789]0\d{8}")
+
+
+def is_mobile(number: str) -> bool:
+    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    return bool(MOBILE.fullmatch(digits))
 
 
 @dataclass(frozen=True)
@@ -9,6 +20,10 @@ class Recipient:
     email: str
     phone: str
     is_booker: bool  # True when the person attending has no contact of their own and the booker is told instead
+
+    @property
+    def mobile(self) -> bool:
+        return is_mobile(self.phone)
 
 
 def recipient_for(registration) -> Recipient | None:

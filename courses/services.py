@@ -319,8 +319,13 @@ def register(
     booked_by: str = Registration.BookedBy.SELF,
     booker: BookerDetails | None = None,
     actor=None,
+    notify_by: str | None = None,
+    sms_consent: bool = False,
 ) -> RegistrationResult:
     """Confirm a seat, or put the person on the waiting list when the session is full.
+
+    `notify_by` is how whoever receives this booking's messages chose to hear (Registration.NotifyBy; None where
+    the question was not asked, e.g. imports); `sms_consent` records when SMS was agreed to.
 
     A repeated submission for the same person and session creates nothing: the existing registration is
     returned with `created=False` and its confirmation is sent again to the contact on file.
@@ -344,6 +349,8 @@ def register(
             session=session, participant=person, channel=channel, booked_by=booked_by,
             booker_name=booker.name, booker_relationship=booker.relationship, booker_email=booker.email,
             booker_phone=booker.phone, created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            notify_by=notify_by or None,
+            sms_consented_at=timezone.now() if sms_consent and notify_by == Registration.NotifyBy.SMS else None,
         )
         _place(registration, session)
         registration.save()

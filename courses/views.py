@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from cms import pdf
 from cms.models import SiteSettings
 from cms.ratelimit import ratelimit_post
-from courses import services
+from courses import listing, services
 from courses.forms import RegistrationForm, SessionFilterForm
 from courses.models import Registration, waitlist_rank
 from courses.recipients import recipient_for
@@ -63,10 +63,12 @@ def register(request, session_id):
                 "form": form, "answers": form.answers(), "recipient": form.recipient()})
         try:
             booker = form.booker_details()
+            notify_by, sms_consent = form.notify_choice()
             result = services.register(
                 session=session, participant=form.participant_details(get_language()), booker=booker,
                 channel=Registration.Channel.WEB,
-                booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.SELF, actor=request.user)
+                booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.SELF, actor=request.user,
+                notify_by=notify_by, sms_consent=sms_consent)
         except services.RegistrationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -78,19 +80,12 @@ def register(request, session_id):
                             status=400 if request.method == "POST" else 200)
 
 
-PAGE_SIZE = 20
-
-
 def session_list(request):
-    """The class listing: upcoming sessions with filters, keyword search and pages (GET, no JavaScript)."""
-    from django.core.paginator import Paginator
-
+    """The class listing: upcoming sessions with filters, keyword search and pages (GET, no JavaScript). A page
+    costs the same whatever the number of sessions (courses.listing)."""
     form = SessionFilterForm(request.GET or None)
     filters = form.filters()
-    sessions = services.find_sessions(**filters)
-    page = Paginator(sessions, PAGE_SIZE).get_page(request.GET.get("page"))
-    for session in page:
-        session.refusal = services.refusal_reason(session)
+    page = listing.listing_page(filters, request.GET.get("page"))
     matching_courses = list(search_courses(filters["q"]).order_by("title")[:20]) if filters.get("q") else None
     query = request.GET.copy()
     query.pop("page", None)

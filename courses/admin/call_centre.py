@@ -241,12 +241,13 @@ class BookView(CallCentreView):
             return self.render(form=form, session=self.session, refusal=services.refusal_reason(self.session),
                                status=400)
         booker = form.booker_details()
+        notify_by, sms_consent = form.notify_choice()
         try:
             result = services.register(
                 session=self.session, participant=form.participant_details(form.cleaned_data["language"]),
                 channel=Registration.Channel.PHONE,
                 booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.STAFF,
-                booker=booker, actor=request.user)
+                booker=booker, actor=request.user, notify_by=notify_by, sms_consent=sms_consent)
         except services.RegistrationError as exc:
             messages.error(request, exc.message)
             return self.render(form=form, session=self.session, refusal=services.refusal_reason(self.session),

@@ -1,5 +1,6 @@
 """Admin: the message log (every e-mail and call-list entry: who, what, status, attempts, last error, sent time,
-with a retry for failed e-mails) and the call list (residents without e-mail, to be phoned with the text to read).
+whether it may have gone twice (courses.outbox's duplicate windows, with a filter), with a retry for failed
+e-mails) and the call list (residents without e-mail, to be phoned with the text to read).
 
 Who sees what of the recipients is courses.privacy's table: city staff see every message (the full address if
 they look after people's records, masked for analysts); partner staff see only their own sessions' messages, with
@@ -51,6 +52,10 @@ class MessageFilterForm(forms.Form):
     channel = forms.ChoiceField(label=gettext_lazy("Channel"), required=False,
                                 choices=[("", gettext_lazy("All")), *OutgoingMessage.Channel.choices])
     session = forms.IntegerField(label=gettext_lazy("Session number"), required=False, min_value=1)
+    possibly_duplicate = forms.BooleanField(
+        label=gettext_lazy("May have gone twice"), required=False,
+        help_text=gettext_lazy("Only messages with an attempt that may have reached the resident without being "
+                               "recorded (no answer in time, a worker lost while sending)."))
 
     def filter(self, queryset):
         if not self.is_valid():
@@ -61,6 +66,8 @@ class MessageFilterForm(forms.Form):
                 queryset = queryset.filter(**{name: data[name]})
         if data["session"]:
             queryset = queryset.filter(session_id=data["session"])
+        if data["possibly_duplicate"]:
+            queryset = queryset.possibly_duplicate()
         return queryset
 
 
@@ -95,6 +102,8 @@ class MessageLogView(PermissionMixin, WagtailAdminTemplateMixin, View):
         for message in page:
             message.shown_recipient = message.recipient_address if show_full else message.masked_recipient
             message.shown_error = message.last_error if show_full else privacy.masked_text(message.last_error)
+            message.shown_uncertain_note = (message.uncertain_note if show_full
+                                            else privacy.masked_text(message.uncertain_note))
         query = request.GET.copy()
         query.pop("p", None)
         return self.render_to_response(self.get_context_data(

@@ -57,7 +57,7 @@ def register_url(site, settings):
 VALID = {
     "booking_for": "other", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
     "email": "hanako@example.jp", "age_band": Participant.AgeBand.AGE_70_74.value, "ward": "",
-    "device": Participant.Device.ANDROID.value, "accessibility_needs": "", "consent": "on",
+    "device": Participant.Device.ANDROID.value, "accessibility_needs": "", "consent": "on", "notify_by": "email",
     "booker_name": "川崎 一郎", "booker_relationship": "息子", "booker_phone": "044-200-0000", "booker_email": "",
     "step": "register",  # the review page's final button (courses.views.register)
 }

@@ -203,6 +203,34 @@ def test_stall_past_the_timeout_is_transient_within_the_timeout(fake_sendgrid, s
 
     assert 0.9 < elapsed < settings.SENDGRID_TIMEOUT + 1.5
     assert caught.value.reason == "no answer from SendGrid within 1 s"
+    assert caught.value.maybe_sent, "the request had been sent: SendGrid may have accepted it"
+    assert len(fake_sendgrid.wait_for(1)) == 1, "... and it did, after the client gave up"
+
+
+def test_only_failures_after_the_request_was_sent_may_have_sent_it(fake_sendgrid):
+    fake_sendgrid.close_next()
+    with pytest.raises(TransientMailError) as caught:
+        send(message())
+    assert caught.value.maybe_sent
+
+    fake_sendgrid.fail_next(503)
+    with pytest.raises(TransientMailError) as caught:
+        send(message())
+    assert not caught.value.maybe_sent
+
+    fake_sendgrid.stop()
+    with pytest.raises(TransientMailError) as caught:
+        send(message())
+    assert "refused" in caught.value.reason and not caught.value.maybe_sent
+
+
+def test_custom_args_travel_on_the_personalization(fake_sendgrid):
+    msg = message()
+    msg.custom_args = {"dekiru_outbox_id": "42", "dekiru_attempt": "1"}
+    assert send(msg) == 1
+    [personalization] = fake_sendgrid.last_message["body"]["personalizations"]
+    assert personalization["custom_args"] == {"dekiru_outbox_id": "42", "dekiru_attempt": "1"}
+    assert "custom_args" not in fake_sendgrid.last_message["body"], "the top-level field is a string in the spec"
 
 
 def test_connection_closed_without_answer_is_transient(fake_sendgrid):

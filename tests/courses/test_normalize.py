@@ -219,6 +219,8 @@ def form_data(**overrides):
         "consent": "on",
     }
     data.update(overrides)
+    # A choice the contact details allow (the person's, else the booker's).
+    data.setdefault("notify_by", "call" if data["phone"] or data.get("booker_phone") else "email")
     return data
 
 

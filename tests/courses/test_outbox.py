@@ -137,8 +137,9 @@ def test_the_worker_sends_the_confirmation_through_sendgrid(site, fake_sendgrid)
     assert body["subject"] == message.subject and message.subject.startswith("【申込完了】")
     assert [part["type"] for part in body["content"]] == ["text/plain", "text/html"]
     assert message.body_text == body["content"][0]["value"]
-    [attachment] = fake_sendgrid.attachments(sent)
+    attachment, qr = fake_sendgrid.attachments(sent)
     assert (attachment.filename, attachment.type) == (f"dekiru-session-{session.pk}.ics", "text/calendar")
+    assert (qr.filename, qr.type) == (f"checkin-{message.registration.reference}.png", "image/png")
     [event] = icalendar.Calendar.from_ical(attachment.content).walk("VEVENT")
     assert registration.get_cancel_url() in str(event["DESCRIPTION"])
     assert outbox.send_due_messages() == {}, "sent once"
@@ -247,7 +248,7 @@ def test_sendgrid_down_during_registration(site, client, fake_sendgrid):
     fake_sendgrid.stall_next(10)
     response = client.post(f"/sessions/{session.pk}/register/", {
         "name": "川崎 花子", "kana": "カワサキ ハナコ", "email": "hanako@example.jp", "age_band": "70-74",
-        "ward": "declined", "consent": "on", "step": "register"})
+        "ward": "declined", "consent": "on", "notify_by": "email", "step": "register"})
     assert response.status_code == 302
     registration = Registration.objects.get()
     assert registration.status == Registration.Status.CONFIRMED
@@ -375,7 +376,7 @@ def test_a_promotion_replaces_the_unsent_waiting_list_message(site, fake_sendgri
     outbox.send_due_messages()
     [promoted] = fake_sendgrid.sent_to("resident2@example.jp")
     assert promoted["body"]["subject"].startswith("【お席をご用意しました】")
-    assert [a.type for a in fake_sendgrid.attachments(promoted)] == ["text/calendar"]
+    assert [a.type for a in fake_sendgrid.attachments(promoted)] == ["text/calendar", "image/png"]
 
 
 def test_a_cancelled_session_tells_everyone_registered_or_waiting(site, fake_sendgrid):
@@ -409,7 +410,7 @@ def test_a_moved_session_tells_everyone_with_a_new_calendar_file(site, fake_send
     [seated] = fake_sendgrid.sent_to("resident1@example.jp")
     assert seated["body"]["subject"].startswith("【日時・会場の変更】")
     assert "変更前：" in seated["body"]["content"][0]["value"]
-    [attachment] = fake_sendgrid.attachments(seated)
+    attachment, _qr = fake_sendgrid.attachments(seated)
     [event] = icalendar.Calendar.from_ical(attachment.content).walk("VEVENT")
     assert event["DTSTART"].dt == new_start and event["SEQUENCE"] == 1
     [waiting] = fake_sendgrid.sent_to("resident2@example.jp")

@@ -14,7 +14,8 @@ def register_url(session):
 
 
 PARENT = {"step": "register",  # the review page's final button
-          "name": "川崎 トメ", "kana": "かわさき とめ", "age_band": "85+", "ward": "outside", "consent": "on"}
+          "name": "川崎 トメ", "kana": "かわさき とめ", "age_band": "85+", "ward": "outside", "consent": "on",
+          "notify_by": "call"}
 BOOKER = {"booking_for": "other", "booker_name": "川崎 花子", "booker_relationship": "娘",
           "booker_phone": "０９０ー９９９９ー８８８８", "booker_email": ""}
 
@@ -37,7 +38,7 @@ def test_family_member_books_for_a_parent_without_contact(client, site):
     assert recipient.is_booker and recipient.phone == "09099998888"
     page = client.get("/en" + response["Location"]).content.decode()
     assert "Booked by 川崎 花子 for 川崎 トメ." in page
-    assert "to 川崎 花子, who made this booking" in page
+    assert "We contact 川崎 花子, who made this booking." in page
     assert "090-9999-8888" in page
 
 
@@ -70,7 +71,8 @@ def test_booking_for_oneself_ignores_the_booker_fields_and_needs_own_contact(cli
     assert response.status_code == 400
     assert "Please give an e-mail address or a phone number so that we can reach you." in response.content.decode()
 
-    client.post(register_url(session), {**PARENT, **BOOKER, "booking_for": "self", "email": "tome@example.jp"})
+    client.post(register_url(session), {**PARENT, **BOOKER, "booking_for": "self", "email": "tome@example.jp",
+                                         "notify_by": "email"})
     registration = Registration.objects.get()
     assert registration.booked_by == Registration.BookedBy.SELF
     assert registration.booker_name == ""

@@ -20,7 +20,7 @@ def form_data(**overrides) -> dict:
     data = {"step": "register",  # the review page's final button; without it a valid form shows the review
             "booking_for": "self", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
             "email": "", "age_band": Participant.AgeBand.AGE_70_74, "ward": ward.pk,
-            "device": Participant.Device.ANDROID, "accessibility_needs": "", "consent": "on"}
+            "device": Participant.Device.ANDROID, "accessibility_needs": "", "consent": "on", "notify_by": "call"}
     return data | overrides
 
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 def form_data(**overrides) -> dict:
     data = {"step": "register",  # the review page's final button; without it a valid form shows the review
             "booking_for": "self", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
-            "email": "", "device": "", "accessibility_needs": "", "consent": "on"}
+            "email": "", "device": "", "accessibility_needs": "", "consent": "on", "notify_by": "call"}
     return {key: value for key, value in (data | overrides).items() if value is not None}
 
 

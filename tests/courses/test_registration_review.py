@@ -24,7 +24,7 @@ def form_data(**overrides) -> dict:
     """The form as a browser posts it from the form page (no step: the review comes next)."""
     data = {"booking_for": "self", "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678",
             "email": "", "age_band": "declined", "ward": "outside", "device": Participant.Device.ANDROID,
-            "accessibility_needs": "車いす\n補聴器", "consent": "on",
+            "accessibility_needs": "車いす\n補聴器", "consent": "on", "notify_by": "call",
             "booker_name": "", "booker_relationship": "", "booker_phone": "", "booker_email": ""}
     return {key: value for key, value in (data | overrides).items() if value is not None}
 
@@ -85,11 +85,11 @@ def test_in_english_it_is_check_your_answers(client, site):
 
 
 @pytest.mark.parametrize(("overrides", "says"), [
-    ({"email": "hanako@example.jp"}, "hanako@example.jp にメールでお送りします"),
-    ({"email": "hanako@example.jp"}, "急ぎのご連絡は 090-1234-5678 にお電話します"),
+    ({"email": "hanako@example.jp", "notify_by": "email"}, "hanako@example.jp にメールでお送りします"),
+    ({"email": "hanako@example.jp", "notify_by": "email"}, "急ぎのご連絡は 090-1234-5678 にお電話します"),
     ({}, "メールアドレスがないため、受付の確認や変更のお知らせは、職員から 090-1234-5678 にお電話します"),
     ({"booking_for": "other", "name": "川崎 トメ", "kana": "かわさき とめ", "phone": "", "booker_name": "川崎 花子",
-      "booker_relationship": "娘", "booker_email": "hanako@example.jp"},
+      "booker_relationship": "娘", "booker_email": "hanako@example.jp", "notify_by": "email"},
      "お申し込みをされる川崎 花子さんにご連絡します"),
 ])
 def test_the_review_says_where_messages_will_go(client, site, overrides, says):

@@ -79,6 +79,7 @@ def submit_as_proxy(page):
     page.select_option("#id_age_band", "80-84")
     page.select_option("#id_ward", "outside")
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=call]")
     return submit_form(page)
 
 

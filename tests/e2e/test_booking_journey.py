@@ -16,6 +16,7 @@ def fill_and_submit(page, *, name, kana, phone):
     page.select_option("#id_age_band", "75-79")
     page.select_option("#id_ward", "outside")
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=call]")
     page.click("main form button[type=submit]")
     page.click("main form button[name=step][value=register]")  # the review page (入力内容の確認)
 
@@ -107,6 +108,7 @@ def test_family_member_books_for_a_parent(live_server, phone_page, site):
     page.fill("#id_booker_relationship", "Daughter")
     page.fill("#id_booker_phone", "080-1234-0000")
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=call]")
     page.click("main form button[type=submit]")
     page.click("main form button[name=step][value=register]")  # the review page (入力内容の確認)
 

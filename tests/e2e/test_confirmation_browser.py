@@ -23,6 +23,7 @@ def register(page, live_server, session, *, lang: str):
     page.select_option("#id_age_band", "75-79")
     page.select_option("#id_ward", "outside")
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=call]")
     page.click("main form button[type=submit]")
     page.wait_for_load_state("load")
     # A review step (入力内容の確認) may come before the booking is made: confirm it.

@@ -129,6 +129,7 @@ def test_the_public_site_works_under_the_strict_policy(live_server, browser, sit
         page.select_option("#id_age_band", "75-79")
         page.select_option("#id_ward", "declined")
         page.check("#id_consent")
+        page.check("input[name=notify_by][value=call]")
         page.click("main form button[type=submit]")
         page.click("main form button[name=step][value=register]")  # the review page (入力内容の確認)
         page.wait_for_load_state("networkidle")

@@ -43,6 +43,7 @@ def to_review(page):
     page.select_option("#id_age_band", "75-79")
     page.select_option("#id_ward", "outside")
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=call]")
     with page.expect_navigation() as navigation:
         page.click("main form button[type=submit]")
     return navigation.value

@@ -26,6 +26,7 @@ def fill_for_a_parent(page):
     for selector, value in SELECTS.items():
         page.select_option(selector, value)
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=email]")
 
 
 def to_review(page):
@@ -85,6 +86,7 @@ def test_a_latin_name_needs_no_kana_in_english(live_server, phone_page, site):
     page.select_option("#id_age_band", "65-69")
     page.select_option("#id_ward", str(Ward.objects.order_by("sort_order").first().pk))
     page.check("#id_consent")
+    page.check("input[name=notify_by][value=email]")
 
     to_review(page)
     assert page.title().startswith("Check your answers")
