@@ -1,5 +1,7 @@
 """The tablet at the door: today's classes, the roster with attended / no-show buttons and walk-ins, a printable
-sign-in sheet, and fast entry of the paper sheet afterwards. All under /admin/roster/ (`roster_viewset`).
+sign-in sheet, and fast entry of the paper sheet afterwards; check-in by the resident's QR code (the camera scan
+panel, js/checkin-scan.js) or their typed booking reference, and their booking slip. All under /admin/roster/
+(`roster_viewset`).
 
 Thin views: every change goes through courses/attendance.py; a refusal (AttendanceError) becomes an admin message
 or a form error and changes nothing.
@@ -17,7 +19,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseBadRequest, HttpResponseForbidden
+from django.http import HttpResponseBadRequest, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -32,10 +34,11 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
 from cms import pdf
-from courses import attendance, privacy
+from courses import attendance, checkin, privacy
 from courses.admin.call_centre import can_use_call_centre
 from courses.forms import DECLINED, StaffResidenceField
 from courses.models import Participant, Registration, Session
+from courses.views import slip_pdf
 from partners import permissions
 
 URL_NAMESPACE = "roster"
@@ -367,6 +370,51 @@ class MarkView(RosterBaseView):
         return redirect(self.roster_url(registration))
 
 
+class CheckInView(RosterBaseView):
+    """POST code=<a scanned check-in code or a typed booking reference>: check the person in at this session
+    (courses.checkin.check_in) and say who was marked, or why not.
+
+    The scan panel's script asks for JSON (Accept: application/json) and shows the answer in its live region; the
+    typed-reference form without JavaScript is a plain POST answered with the same words as an admin message, back
+    on the roster at that person. Always 200 for an answer about the code (a refusal is news for the door, not a
+    client error): the script tells "not reached" (no answer) from "refused" (an answer)."""
+
+    def get(self, request, session_id):
+        return redirect(url("session", session_id))
+
+    def post(self, request, session_id):
+        session = self.load_session()
+        outcome = checkin.check_in(request.POST.get("code", "")[:200], session, request.user)
+        registration = outcome.registration
+        here = registration is not None and registration.session_id == session.pk
+        if "application/json" in request.headers.get("Accept", ""):
+            return JsonResponse({
+                "ok": outcome.ok, "kind": outcome.kind, "message": outcome.message,
+                "registration": registration.pk if here else None,
+                "status": registration.status if here else None,
+                "status_label": (str(registration.get_status_display()) if here else None),
+                "summary": attendance.attendance_summary(session) if outcome.kind == checkin.Kind.MARKED else None,
+            })
+        notify = {checkin.Kind.MARKED: messages.success, checkin.Kind.ALREADY: messages.info}.get(
+            outcome.kind, messages.warning if registration is not None else messages.error)
+        notify(request, outcome.message)
+        return redirect(self.roster_url(registration if here else None))
+
+
+class SlipView(RosterBaseView):
+    """A booking's slip (控え) as a PDF, to print at the door for someone who came without it: the same slip as the
+    resident's page (courses.views.slip_pdf). Only for a session the user's partner scope lets them see, and only
+    for users who may see names (the slip carries the name)."""
+
+    def get(self, request, session_id, registration_id):
+        self.load_session()
+        registration = self.load_registration(*Registration.ACTIVE)
+        if not privacy.can_see_names(request.user):
+            return HttpResponseForbidden(_("You may not see names, so you cannot print a booking slip."))
+        registration.session = self.session  # loaded with its course and venue
+        return slip_pdf(request, registration)
+
+
 class WalkInView(RosterView):
     """POST: add a walk-in; form errors are shown on the roster."""
 
@@ -512,7 +560,8 @@ class RosterMenuItem(MenuItem):
 
 
 class RosterViewSet(ViewSet):
-    """/admin/roster/: today's classes, rosters and check-in, sign-in sheets, paper-sheet entry."""
+    """/admin/roster/: today's classes, rosters and check-in (buttons, codes, typed references), booking slips,
+    sign-in sheets, paper-sheet entry."""
 
     name = "roster"
     url_namespace = URL_NAMESPACE
@@ -527,6 +576,8 @@ class RosterViewSet(ViewSet):
             path("", TodayView.as_view(), name="today"),
             path("<int:session_id>/", RosterView.as_view(), name="session"),
             path("<int:session_id>/people/<int:registration_id>/mark/", MarkView.as_view(), name="mark"),
+            path("<int:session_id>/check-in/", CheckInView.as_view(), name="check_in"),
+            path("<int:session_id>/people/<int:registration_id>/slip.pdf", SlipView.as_view(), name="slip"),
             path("<int:session_id>/walk-ins/", WalkInView.as_view(), name="walk_in"),
             path("<int:session_id>/walk-ins/<int:registration_id>/remove/", RemoveWalkInView.as_view(),
                  name="remove_walk_in"),
