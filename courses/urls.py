@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.decorators.cache import never_cache
 
-from courses import calendar_page, calendar_views, views
+from courses import calendar_page, calendar_views, flyer_views, views
 
 app_name = "courses"
 
@@ -10,6 +10,11 @@ app_name = "courses"
 
 urlpatterns = [
     path("classes/", views.session_list, name="session_list"),
+    # Flyers (チラシ) to print and pin up: public, like the listing (courses.flyer_views).
+    path("classes/<int:page_id>/", flyer_views.course_short, name="course_short"),
+    path("classes/<int:page_id>/flyer.pdf", flyer_views.course_flyer, name="course_flyer"),
+    path("flyers/", flyer_views.flyer_index, name="flyer_index"),
+    path("flyers/<str:code>/<str:month>.pdf", flyer_views.ward_flyer, name="ward_flyer"),
     path("registrations/already/", views.already_registered, name="already_registered"),
     path("registrations/<str:token>/", never_cache(views.registration_detail), name="registration"),
     path("registrations/<str:token>/cancel/", never_cache(views.cancel), name="cancel"),
