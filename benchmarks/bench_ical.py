@@ -1,16 +1,23 @@
-"""iCalendar feeds with 5,000 upcoming sessions: bare icalendar (build + serialise every event), the cold feed
-(empty fragment cache), the warm feed (goal: under 200 ms) and the 304 answer for an unchanged feed."""
+"""iCalendar feeds with 5,000 upcoming sessions (about 4,400 of them within the public feeds' six months): bare
+icalendar (build + serialise the feed's events), the cold feed (empty cache: the key query, the load, every event
+built, the bulk cache writes) and the ratio cold ÷ bare (goal ≤ 1.2×, issue 18), the cold feed's query count, the
+warm feed (goal: under 200 ms) and the 304 answer for an unchanged feed. Runs on the configured cache (the database
+cache without REDIS_URL)."""
 
+import os
 import statistics
 import time
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from icalendar import Calendar
 
 from courses import ical
+from courses.calendar_views import public_feed_sessions
 from courses.models import Registration, Session
 from partners.models import Ward
 from tests import factories
@@ -55,20 +62,29 @@ def run() -> None:
         Session(course=courses[i % len(courses)], organiser=organiser, venue=venues[i % len(venues)],
                 starts_at=start + timedelta(hours=i), ends_at=start + timedelta(hours=i, minutes=90), capacity=12)
         for i in range(existing, TOTAL))
-    sessions = list(Session.objects.filter(ends_at__gt=timezone.now()).select_related("course", "venue"))
-    bare = _bare_icalendar(sessions)
+    sessions = list(public_feed_sessions().select_related("course", "venue"))
+    bares = [_bare_icalendar(sessions) for _ in range(3)]
+    bare = min(bares, key=lambda b: b["total"])
     print(f"bare icalendar, {len(sessions)} events: build {bare['build'] * 1000:.0f} ms, "  # noqa: T201
           f"add_missing_timezones {bare['timezones'] * 1000:.0f} ms, to_ical {bare['to_ical'] * 1000:.0f} ms, "
-          f"total {bare['total'] * 1000:.0f} ms")
+          f"total {bare['total'] * 1000:.0f} ms (best of 3)")
 
     client = Client()
-    cache.clear()
-    started = time.perf_counter()
-    response = client.get(URL)
-    cold = (time.perf_counter() - started) * 1000
-    assert response.status_code == 200
+    colds = []
+    for _ in range(3):
+        cache.clear()
+        started = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(URL)
+        colds.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    cold = min(colds)
     events = response.content.count(b"BEGIN:VEVENT")
-    print(f"{URL} cold (empty fragment cache), {events} events: {cold:.0f} ms")  # noqa: T201
+    assert events == len(sessions)
+    print(f"{URL} cold (empty cache), {events} events: {cold:.0f} ms (best of 3), {len(queries)} queries")  # noqa: T201
+    ratio = cold / (bare["total"] * 1000)
+    print(f"cold feed ÷ bare icalendar, same {events} events: {ratio:.2f}× (goal ≤ 1.2×); "  # noqa: T201
+          f"load average {os.getloadavg()[0]:.2f}")
     warm = _median_ms(lambda: client.get(URL))
     verdict = "ok" if warm < 200 else "OVER the 200 ms goal"
     print(f"{URL} warm: median {warm:.1f} ms over 5 ({verdict})")  # noqa: T201

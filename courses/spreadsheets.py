@@ -17,7 +17,9 @@ The columns and the row rules are the resources of courses.resources; this modul
   re-checks the file: nothing from the preview page is trusted. A staged file is taken once: a second "confirm"
   (double click, back button) finds nothing.
 - Exporting (`export_sessions`... via `export`): CSV is streamed row by row (UTF-8 with a BOM, so Excel opens it in
-  Japanese); XLSX is written with openpyxl's write-only workbook into a temporary file. Cells that a spreadsheet
+  Japanese); XLSX is streamed too (`xlsx_chunks`): the sheet's XML is written row by row into a zip that is
+  handed out as it grows, so memory stays flat and the first bytes leave at once (openpyxl's write-only workbook
+  took 30 s for 100,000 registrations before the first byte, CSV 5.5 s). Cells that a spreadsheet
   would take for a formula (starting with =, +, -, @, tab or CR) get a leading apostrophe in CSV; in XLSX every
   text is written as a text cell, never a formula.
 - Audit log: one entry per export and per import, action courses.spreadsheet.exported / .imported, with who (the
@@ -31,7 +33,6 @@ import csv
 import io
 import re
 import secrets
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -518,28 +519,149 @@ def csv_chunks(headers: list[str], rows: Iterator[list]) -> Iterator[bytes]:
 
 
 def write_xlsx(headers: list[str], rows: Iterator[list], stream, *, title: str = "Sheet1") -> None:
-    """An XLSX workbook written row by row (openpyxl's write-only mode keeps memory flat). Text is always a text
-    cell: openpyxl would otherwise store a text starting with "=" as a formula."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    """An XLSX workbook written row by row into `stream` (see xlsx_chunks)."""
+    for chunk in xlsx_chunks(headers, rows, title=title):
+        stream.write(chunk)
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
 
-    def cell(value):
-        if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
-            if value.startswith("="):
-                text = WriteOnlyCell(sheet, value=value)
-                text.data_type = "s"
-                return text
-        return value
+# --- Streaming XLSX -------------------------------------------------------------------------------------------
+# The smallest workbook Excel, LibreOffice, Numbers, openpyxl and calamine open: one sheet, text as inline strings
+# (no shared-strings table to hold in memory), dates with the built-in date formats.
 
-    sheet.append([cell(header) for header in headers])
-    for row in rows:
-        sheet.append([cell(value) for value in row])
-    workbook.save(stream)
+XLSX_CHUNK_ROWS = 500
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        "</Types>"),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+        'Target="xl/workbook.xml"/></Relationships>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+        'Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" '
+        'Target="styles.xml"/></Relationships>'),
+    # Style 1: a date (number format 14), style 2: a date and time (22).
+    "xl/styles.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+        '<xf numFmtId="22" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        "</styleSheet>"),
+}
+
+
+def _xml_text(value: str) -> str:
+    value = _XML_ILLEGAL.sub("", value)
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _column_letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def _xlsx_cell(ref: str, value) -> str:
+    """One <c> element. Text is always an inline string, never a formula, whatever it starts with."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, int | float):
+        return f'<c r="{ref}"><v>{value!r}</v></c>'
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = timezone.localtime(value).replace(tzinfo=None)
+        return f'<c r="{ref}" s="2"><v>{(value - _EXCEL_EPOCH).total_seconds() / 86400!r}</v></c>'
+    if isinstance(value, date):
+        return f'<c r="{ref}" s="1"><v>{(value - _EXCEL_EPOCH.date()).days}</v></c>'
+    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(str(value))}</t></is></c>'
+
+
+class _Drain:
+    """A write-only file for zipfile: collects what is written until the generator hands it out."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def xlsx_chunks(headers: list[str], rows: Iterator[list], *, title: str = "Sheet1") -> Iterator[bytes]:
+    """An XLSX workbook of one sheet named `title`, as bytes to stream: XLSX_CHUNK_ROWS rows at a time are
+    compressed and handed out, so memory does not grow with the number of rows."""
+    drain = _Drain()
+    title = _xml_text(re.sub(r"[\\/?*\[\]:]", " ", title)[:31]) or "Sheet1"
+    with zipfile.ZipFile(drain, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, text in _XLSX_PARTS.items():
+            archive.writestr(name, text)
+        archive.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            f'<sheets><sheet name="{title}" sheetId="1" r:id="rId1"/></sheets></workbook>'))
+        yield drain.take()
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                        b"<sheetData>")
+            letters: list[str] = []
+            buffer: list[str] = []
+            for number, row in enumerate(_chain([headers], rows), 1):
+                while len(letters) < len(row):
+                    letters.append(_column_letters(len(letters)))
+                cells = "".join(_xlsx_cell(f"{letters[i]}{number}", value) for i, value in enumerate(row))
+                buffer.append(f'<row r="{number}">{cells}</row>')
+                if number % XLSX_CHUNK_ROWS == 0:
+                    sheet.write("".join(buffer).encode("utf-8"))
+                    buffer = []
+                    data = drain.take()
+                    if data:
+                        yield data
+            sheet.write(("".join(buffer) + "</sheetData></worksheet>").encode("utf-8"))
+    yield drain.take()
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
 
 
 @dataclass
@@ -547,8 +669,14 @@ class Export:
     filename: str
     content_type: str
     rows: int
-    chunks: Iterator[bytes] | None = None  # CSV: stream these
-    file: object = None  # XLSX: a temporary file, at its start
+    chunks: Iterator[bytes]  # the file, to stream (CSV and XLSX alike)
+
+    @property
+    def file(self) -> io.BytesIO:
+        """The whole file in memory (for tests and small exports): reads the chunks, once."""
+        if "_file" not in self.__dict__:
+            self.__dict__["_file"] = io.BytesIO(b"".join(self.chunks))
+        return self.__dict__["_file"]
 
 
 def export(kind: str, *, user, fmt: str, filters: ExportFilters | None = None,
@@ -573,10 +701,7 @@ def export(kind: str, *, user, fmt: str, filters: ExportFilters | None = None,
     filename = f"dekiru-{kind}-{(today or timezone.localdate()).isoformat()}.{fmt}"
     if fmt == "csv":
         return Export(filename, CSV_CONTENT_TYPE, count, chunks=csv_chunks(headers, rows))
-    stream = tempfile.TemporaryFile()
-    write_xlsx(headers, rows, stream, title=kind)
-    stream.seek(0)
-    return Export(filename, XLSX_CONTENT_TYPE, count, file=stream)
+    return Export(filename, XLSX_CONTENT_TYPE, count, chunks=xlsx_chunks(headers, rows, title=kind))
 
 
 def _export_partner_ids(queryset, kind: str, user) -> set[int]:

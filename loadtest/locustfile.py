@@ -12,8 +12,12 @@ every resident is done, locust stops by itself.
 
   302 to the confirmation page  → registered (confirmed or waitlisted: the database check counts which)
   302 to /registrations/already/ → a repeated submission, nothing created
-  400 / 429                      → refused cleanly (form refused, or rate limited): counted, not a failure
+  429                            → rate limited: counted, not a failure
+  400 (the form re-rendered)     → failure: the load test sent something the form refused, so it measured nothing
   anything else (5xx, 403 CSRF…) → failure
+
+The choices (ward, age band, device, whom the booking is for) are read from the form page each resident opens
+(loadtest/formfill.py), never written in here: ward ids differ from one database to another.
 
 `Browser` — the browsing mix, GET only (safe against a read-only database): home page, the class listing without
 and with filters (ward, free seats, topic, level, phone, keyword, page 2), course pages, the calendar feed, and now
@@ -46,6 +50,7 @@ from urllib.parse import urlencode, urlsplit
 
 import gevent
 import gevent.lock
+from formfill import form_choices, pick  # loadtest/formfill.py: locust puts the locustfile's folder on sys.path
 from locust import FastHttpUser, between, events, task
 
 HOSTS = [h.strip().rstrip("/") for h in os.environ.get("LOADTEST_HOSTS", "http://127.0.0.1:8101").split(",")
@@ -172,15 +177,29 @@ class Resident(FastHttpUser):
                 form.failure(f"form HTTP {form.status_code}, csrf field {bool(token)}, cookie {bool(cookie)}")
                 outcomes["form failed"] += 1
                 return
+            n, run = self.number, TARGETS["run"]
+            try:
+                choices = form_choices(form.text or "")
+                ward = pick(choices, "ward", n)
+                age_band = pick(choices, "age_band", n, preferred=AGE_BANDS[n % len(AGE_BANDS)])
+                device = pick(choices, "device", n, preferred="android")
+                booking_for = pick(choices, "booking_for", n, preferred="self") if "booking_for" in choices \
+                    else "self"
+                # How to be told about changes, when the form asks: e-mail (the resident gives one).
+                extra = {"notify_by": pick(choices, "notify_by", n, preferred="email")} \
+                    if "notify_by" in choices else {}
+            except KeyError as exc:
+                form.failure(str(exc))
+                outcomes["form without choices"] += 1
+                return
             form.success()
-        n, run = self.number, TARGETS["run"]
         data = {
-            "csrfmiddlewaretoken": token.group(1), "booking_for": "self",
+            "csrfmiddlewaretoken": token.group(1), "booking_for": booking_for,
             "name": f"{TARGETS['name_prefix']}{n}", "kana": "フカシケン タロウ",
             "phone": f"090{n:08d}", "email": f"lt-{run}-{n}@example.jp",
-            "age_band": AGE_BANDS[n % len(AGE_BANDS)], "ward": str(1 + n % 7), "device": "android",
+            "age_band": age_band, "ward": ward, "device": device,
             "accessibility_needs": "", "consent": "on", "step": "register",  # the review page's final button
-            "booker_name": "", "booker_relationship": "", "booker_phone": "", "booker_email": "",
+            "booker_name": "", "booker_relationship": "", "booker_phone": "", "booker_email": "", **extra,
         }
         post_headers = {**headers, "Cookie": f"csrftoken={cookie.group(1)}", "Referer": f"https://"
                         f"{urlsplit(self.host).netloc}{path}", "Content-Type": "application/x-www-form-urlencoded"}
@@ -209,8 +228,9 @@ class Resident(FastHttpUser):
                 outcomes["registered"] += 1
                 response.success()
             elif code == 400:
-                outcomes["refused (400)"] += 1
-                response.success()
+                # The form re-rendered with errors: what was sent was wrong, and nothing was measured.
+                outcomes["refused (400): a failure"] += 1
+                response.failure("HTTP 400: the form refused what the load test sent")
             elif code == 429:
                 outcomes["rate limited (429)"] += 1
                 response.success()

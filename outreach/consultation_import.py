@@ -6,7 +6,6 @@ Exporting them in the same columns, every answer written out (答えたくない
 exported file imports again as it is."""
 
 import hashlib
-import tempfile
 from datetime import date
 
 from django.db import transaction
@@ -68,7 +67,5 @@ def export_consultations(queryset: QuerySet, *, user, fmt: str, filters: dict | 
     if fmt == "csv":
         return spreadsheets.Export(filename, spreadsheets.CSV_CONTENT_TYPE, count,
                                    chunks=spreadsheets.csv_chunks(headers, rows))
-    stream = tempfile.TemporaryFile()
-    spreadsheets.write_xlsx(headers, rows, stream, title="consultations")
-    stream.seek(0)
-    return spreadsheets.Export(filename, spreadsheets.XLSX_CONTENT_TYPE, count, file=stream)
+    return spreadsheets.Export(filename, spreadsheets.XLSX_CONTENT_TYPE, count,
+                               chunks=spreadsheets.xlsx_chunks(headers, rows, title="consultations"))

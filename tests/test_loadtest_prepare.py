@@ -47,7 +47,8 @@ def submit(run: dict, n: int, *, client: Client | None = None, times: int = 1) -
     token = CSRF_FIELD.search(form.content.decode()).group(1)
     data = {"csrfmiddlewaretoken": token, "booking_for": "self", "name": f"{run['name_prefix']}{n}",
             "kana": "フカシケン タロウ", "phone": f"090{n:08d}", "email": f"lt-{n}@example.jp", "age_band": "70-74",
-            "ward": str(Ward.objects.order_by("pk").first().pk), "consent": "on", "step": "register"}
+            "ward": str(Ward.objects.order_by("pk").first().pk), "consent": "on",
+            "notify_by": "email", "step": "register"}
     return [client.post(path, data).status_code for _ in range(times)]
 
 
@@ -136,3 +137,67 @@ def test_parallel_burst_on_postgres_leaves_no_overbooking(site, tmp_path):
     result = check_burst([s["id"] for s in run["sessions"]], name_prefix=run["name_prefix"], expected_people=people)
     assert result.ok, result.problems
     assert [(s.seated, s.waitlisted) for s in result.sessions] == [(4, 4), (4, 4)]
+
+
+# --- The locustfile reads the form's choices from the page, and counts a 400 as a failure --------------------------
+
+import importlib.util  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+LOADTEST = Path(__file__).resolve().parents[1] / "loadtest"
+
+
+def _formfill():
+    spec = importlib.util.spec_from_file_location("formfill", LOADTEST / "formfill.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.django_db
+def test_the_form_choices_are_read_from_the_page_whatever_the_ward_ids(site, tmp_path):
+    # Wards whose ids are nowhere near 1–7, as on a database seeded twice.
+    wards = [Ward.objects.create(pk=9000 + i, code=f"9{i:05d}", name=f"区{i}", name_en=f"Ward {i}",
+                                 sort_order=900 + i) for i in range(3)]
+    run = prepare(tmp_path, sessions=1, capacity=5)
+    path = run["sessions"][0]["register_path"]
+    formfill = _formfill()
+    choices = formfill.form_choices(Client().get(path).content.decode())
+    ward_ids = [str(pk) for pk in Ward.objects.order_by("sort_order").values_list("pk", flat=True)]
+    assert [value for value in choices["ward"] if value in ward_ids] == ward_ids  # every ward, in the form's order
+    assert "70-74" in choices["age_band"]
+    assert formfill.pick(choices, "ward", choices["ward"].index(str(wards[2].pk))) == str(wards[2].pk)
+    assert formfill.pick(choices, "age_band", 0, preferred="70-74") == "70-74"
+    with pytest.raises(KeyError):
+        formfill.pick(choices, "no_such_field", 0)
+
+    # What the locustfile sends, built from those choices, registers (302), never a 400 re-render.
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(path).content.decode()
+    choices = formfill.form_choices(page)
+    data = {"csrfmiddlewaretoken": CSRF_FIELD.search(page).group(1), "booking_for": "self",
+            "name": f"{run['name_prefix']}0", "kana": "フカシケン タロウ", "phone": "09000000000",
+            "email": "lt-0@example.jp", "age_band": formfill.pick(choices, "age_band", 0, preferred="70-74"),
+            "ward": str(wards[0].pk), "consent": "on", "step": "register"}
+    assert data["ward"] in choices["ward"]
+    if "device" in choices:
+        data["device"] = formfill.pick(choices, "device", 0, preferred="android")
+    if "notify_by" in choices:
+        data["notify_by"] = formfill.pick(choices, "notify_by", 0, preferred="email")
+    assert client.post(path, data).status_code == 302
+
+
+def test_form_choices_parse_selects_and_radios_and_skip_the_prompt():
+    page = """<select name="ward" id="id_ward"><option value="" selected>選んでください</option>
+      <option value="12">中央区</option><option value="15">北区</option></select>
+      <input type="radio" name="booking_for" value="self" checked> <input type="radio" name="booking_for"
+      value="family"> <input type="text" name="name" value="x">"""
+    assert _formfill().form_choices(page) == {"ward": ["12", "15"], "booking_for": ["self", "family"]}
+
+
+def test_the_locustfile_counts_a_400_as_a_failure_and_hard_codes_no_ward():
+    source = (LOADTEST / "locustfile.py").read_text(encoding="utf-8")
+    branch = source[source.index("elif code == 400:"):source.index("elif code == 429:")]
+    assert "response.failure(" in branch and "response.success()" not in branch
+    assert "1 + n % 7" not in source
+    assert 'pick(choices, "ward", n)' in source

@@ -263,3 +263,99 @@ def test_the_registration_form_does_not_offer_add_to_calendar(client, site):
     assert f"/sessions/{session.pk}/calendar.ics" not in body
     assert "calendar.google.com/calendar/render" not in body
     assert "outlook.live.com" not in body
+
+
+# --- Cold feeds: a bounded number of queries on any cache backend; public feeds reach six months ahead ------------
+
+from datetime import datetime  # noqa: E402
+
+from django.core.cache import caches  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import override_settings  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from courses import calendar_views, ical  # noqa: E402
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "speed-feeds"}}
+
+
+def _add_sessions(count, *, course=None, organiser=None):
+    course = course or factories.course()
+    organiser = organiser or factories.partner()
+    venue = factories.venue()
+    start = timezone.now() + timedelta(days=1)
+    Session.objects.bulk_create(
+        Session(course=course, organiser=organiser, venue=venue, capacity=5, starts_at=start + timedelta(hours=i),
+                ends_at=start + timedelta(hours=i, minutes=90))
+        for i in range(count))
+    return course, organiser
+
+
+def _cold_queries(client, url) -> int:
+    caches["default"].clear()
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+# On locmem: page restrictions of public(), the key rows, the sessions to build, and one the request itself makes.
+# The database cache adds the cache reads (the site root, the cached body, the fragments in one read) and two bulk
+# writes (the fragments, then the body: savepoint, count, delete, insert, release each): 22, for 3 events or 300.
+# Before, each fragment was its own set() of about five queries.
+@pytest.mark.parametrize(("caches_setting", "expected"), [(None, 22), (LOCMEM, 4)])
+def test_a_cold_feed_costs_the_same_queries_for_3_or_300_events(client, site, caches_setting, expected):
+    with override_settings(**({"CACHES": caches_setting} if caches_setting else {})):
+        course, organiser = _add_sessions(3)
+        assert _cold_queries(client, "/calendar/sessions.ics") == expected
+        _add_sessions(297, course=course, organiser=organiser)
+        assert _cold_queries(client, "/calendar/sessions.ics") == expected
+        assert len(_uids(client.get("/calendar/sessions.ics"))) == 300
+
+
+def test_the_bulk_cache_write_is_what_the_database_cache_reads(site):
+    backend = caches["default"]
+    backend.set("ical:test:old", b"old")
+    ical.cache_set_many(backend, {"ical:test:old": b"new", "ical:test:other": {"a": [1, 2]}})
+    assert backend.get_many(["ical:test:old", "ical:test:other"]) == {
+        "ical:test:old": b"new", "ical:test:other": {"a": [1, 2]}}
+    assert backend.has_key("ical:test:other")
+    ical.cache_set_many(backend, {})  # nothing to write: no error
+
+
+def test_a_staff_feed_cold_is_bounded_too(client, site):
+    user = get_user_model().objects.create_user("speed-staff")
+    course, organiser = _add_sessions(3)
+    feed = get_or_create_feed(membership=add_membership(partner=organiser, user=user, role="manager"))
+    url = f"/calendar/staff/{feed_token(feed)}.ics"
+    small = _cold_queries(client, url)
+    _add_sessions(60, course=course, organiser=organiser)
+    assert _cold_queries(client, url) == small
+
+
+def test_public_feeds_reach_six_months_ahead_and_say_so(client, site):
+    course = factories.course()
+    soon = factories.session(course_page=course, starts_in=timedelta(days=30))
+    later = factories.session(course_page=course, starts_in=timedelta(days=200))  # past the six months
+    for url in ("/calendar/sessions.ics", f"/calendar/courses/{course.pk}.ics",
+                f"/calendar/partners/{soon.organiser.pk}.ics"):
+        response = client.get(url)
+        assert _uids(response) == [_uid(soon)], url
+        calendar = icalendar.Calendar.from_ical(response.content)
+        assert "6か月以内" in str(calendar["X-WR-CALDESC"])
+        assert str(calendar["DESCRIPTION"]) == str(calendar["X-WR-CALDESC"])
+    english = icalendar.Calendar.from_ical(client.get("/en/calendar/sessions.ics").content)
+    assert str(english["X-WR-CALDESC"]).startswith("Classes starting in the next 6 months.")
+    with override_settings(DEKIRU_PUBLIC_FEED_MONTHS=12):
+        assert _uids(client.get("/calendar/sessions.ics")) == [_uid(soon), _uid(later)]
+    # the single session download and the personal calendar are not bounded
+    assert _uids(client.get(f"/sessions/{later.pk}/calendar.ics")) == [_uid(later)]
+
+
+@pytest.mark.parametrize(("start", "months", "expected"), [
+    (datetime(2027, 1, 31, 10, tzinfo=TOKYO), 1, datetime(2027, 2, 28, 10, tzinfo=TOKYO)),
+    (datetime(2027, 8, 15, 9, tzinfo=TOKYO), 6, datetime(2028, 2, 15, 9, tzinfo=TOKYO)),
+    (datetime(2027, 12, 31, 23, tzinfo=TOKYO), 2, datetime(2028, 2, 29, 23, tzinfo=TOKYO)),
+])
+def test_months_ahead_keeps_the_local_time_and_clamps_the_day(start, months, expected):
+    assert calendar_views.months_ahead(start, months) == expected

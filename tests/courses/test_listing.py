@@ -204,3 +204,98 @@ def test_the_next_page_opens_at_the_dates(client, site):
     assert 'free=on&amp;page=2#results"' in body
     with_keyword = client.get(URL, {"q": "スマホ"}).content.decode()  # the classes about it come first
     assert "page=2#dates" in with_keyword
+
+
+# --- courses.listing: a page costs the same whatever the number of sessions ----------------------------------------
+
+from django.core.paginator import Paginator  # noqa: E402
+from django.test import override_settings  # noqa: E402
+
+from courses import listing, services  # noqa: E402
+from courses.forms import SessionFilterForm  # noqa: E402
+
+
+@pytest.mark.parametrize("params", [
+    lambda w: {},
+    lambda w: {"ward": w[1].pk},
+    lambda w: {"topic": "safety"},
+    lambda w: {"level": "intermediate"},
+    lambda w: {"device": "iphone"},
+    lambda w: {"free": "on"},
+    lambda w: {"q": "スマホ", "free": "on"},
+    lambda w: {"q": "スマホ 安全"},
+    lambda w: {"date_from": (timezone.localdate() + timedelta(days=5)).isoformat(),
+               "date_to": (timezone.localdate() + timedelta(days=12)).isoformat()},
+])
+def test_the_bare_listing_query_finds_what_the_service_finds(catalogue, params):
+    """listing.matching_sessions is find_sessions written for the index: the same sessions, in the same order."""
+    courses, _sessions, wards = catalogue
+    factories.session(course_page=courses["android"], starts_in=timedelta(days=-2))  # past
+    draft = factories.course(title="下書きの講座")
+    factories.session(course_page=draft, starts_in=timedelta(days=4))
+    draft.unpublish()
+    filters = SessionFilterForm(params(wards)).filters()
+    assert (list(listing.matching_sessions(**filters).values_list("pk", flat=True))
+            == list(services.find_sessions(**filters).values_list("pk", flat=True)))
+
+
+@pytest.mark.parametrize("count", [30, 300])
+def test_a_listing_page_is_four_queries_whatever_the_number_of_sessions(site, count, django_assert_num_queries):
+    make_sessions(factories.course(), count)
+    first = Session.objects.order_by("starts_at").first()
+    factories.registration(session_obj=first)
+    # page restrictions of public(), the bounded count, the page's ids, the page's sessions with their cards
+    with django_assert_num_queries(4):
+        page = listing.listing_page({}, 2)
+    assert page.number == 2 and len(page.object_list) == min(20, count - 20)
+    assert page.paginator.count == count and not page.paginator.more
+    assert [s.starts_at for s in page] == sorted(s.starts_at for s in page)
+    assert all(s.refusal is None for s in page)
+    # the keyword search asks public() once more; the ward filter is a join, the free-seat filter a subquery
+    ward = Ward.objects.first()
+    with django_assert_num_queries(5):
+        listing.listing_page({"q": "スマホ", "ward": ward, "free": True}, 1)
+
+
+def test_the_listing_pages_match_django_pagination(site):
+    make_sessions(factories.course(), 45)
+    expected = Paginator(services.find_sessions(), listing.PAGE_SIZE)
+    for number in (1, 2, 3):
+        assert ([s.pk for s in listing.listing_page({}, number)]
+                == [s.pk for s in expected.page(number).object_list])
+    assert listing.listing_page({}, 99).number == 3  # too far: the last page
+    assert listing.listing_page({}, "abc").number == 1  # not a number: the first
+
+
+@override_settings(DEKIRU_LISTING_COUNT_LIMIT=25)
+def test_the_count_stops_at_the_limit(site):
+    make_sessions(factories.course(), 45)
+    page = listing.listing_page({}, 1)
+    assert page.paginator.count == 25
+    assert page.paginator.more
+    assert page.paginator.num_pages == 2
+    assert len(listing.listing_page({}, 2).object_list) == 20  # the pages it counts are whole
+
+
+def test_a_course_page_lists_one_page_of_its_upcoming_dates(site, django_assert_num_queries):
+    course = factories.course()
+    make_sessions(course, 45)
+    factories.session(course_page=course, starts_in=timedelta(days=-3))  # over: not listed
+    factories.session(course_page=factories.course())  # another course
+    with django_assert_num_queries(3):  # count, the page's ids, the page's sessions
+        first = listing.course_sessions_page(course, None)
+        assert all(session.course is course for session in first)  # no query per card
+    assert len(first.object_list) == 20 and first.paginator.count == 45
+    last = listing.course_sessions_page(course, "3")
+    assert len(last.object_list) == 5
+    every = [s.pk for n in (1, 2, 3) for s in listing.course_sessions_page(course, n)]
+    assert every == list(course.get_upcoming_sessions().order_by("starts_at", "pk").values_list("pk", flat=True))
+    with override_settings(DEKIRU_COURSE_PAGE_SESSIONS=10):
+        assert listing.course_sessions_page(course, 1).paginator.num_pages == 5
+
+
+def test_page_links_leave_out_the_middle(site):
+    make_sessions(factories.course(), 20 * 40)
+    page = listing.listing_page({}, 6)
+    assert listing.page_links(page) == [1, None, 4, 5, 6, 7, 8, None, 40]
+    assert listing.page_links(listing.listing_page({}, 1)) == [1, 2, 3, None, 40]

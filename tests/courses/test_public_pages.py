@@ -23,10 +23,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Status = Registration.Status
 
-# Queries the course page makes, whatever the number of sessions (measured: 16 = Wagtail's routing and
-# view-restriction checks, site settings, topics, the cached site root paths, and ONE query for the sessions
-# with their venue, ward, organiser and seat counts).
-QUERY_BUDGET = 16
+# Queries the course page makes, whatever the number of sessions (measured: 18 = Wagtail's routing and
+# view-restriction checks, site settings, topics, the cached site root paths, and three for one page of dates
+# (courses.listing: the count, the page's ids, then those sessions with venue, ward, organiser and seat counts).
+QUERY_BUDGET = 18
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,7 @@ def form_data(**overrides) -> dict:
         "booking_for": "self",  # the radio button checked by default
         "name": "川崎 花子", "kana": "かわさき はなこ", "phone": "090-1234-5678", "email": "",
         "age_band": Participant.AgeBand.AGE_70_74, "ward": Ward.objects.order_by("sort_order").first().pk,
-        "device": Participant.Device.ANDROID, "accessibility_needs": "", "consent": "on",
+        "device": Participant.Device.ANDROID, "accessibility_needs": "", "consent": "on", "notify_by": "call",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -271,7 +271,7 @@ def test_course_page_query_count_does_not_grow_with_sessions(client, site, djang
     with django_assert_max_num_queries(QUERY_BUDGET):
         response = client.get(page_url(course))
 
-    assert len(response.context["sessions"]) == count
+    assert len(response.context["sessions"]) == min(count, 20)  # a page of dates (DEKIRU_COURSE_PAGE_SESSIONS)
 
 
 def test_course_page_query_count_is_the_same_for_3_and_30_sessions(client, site):
@@ -285,7 +285,7 @@ def test_course_page_query_count_is_the_same_for_3_and_30_sessions(client, site)
         client.get(page_url(course))
         with CaptureQueriesContext(connection) as queries:
             html = text(client.get(page_url(course)))
-        assert html.count("キャンセル待ち1人") == count
+        assert html.count("キャンセル待ち1人") == min(count, 20)  # a page of dates
         counts[count] = len(queries)
 
     assert counts[3] == counts[30], counts
