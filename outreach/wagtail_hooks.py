@@ -13,6 +13,7 @@ from cms.models import FooterLink
 from outreach.admin import assessments as assessment_admin
 from outreach.admin import consultations as consultation_admin
 from outreach.admin import dashboard as dashboard_admin
+from outreach.admin import planning as planning_admin
 from outreach.admin import reference as reference_admin
 from outreach.admin import reports as report_admin
 from outreach.assessment_tokens import add_check_links
@@ -70,6 +71,9 @@ hooks.register("construct_homepage_panels", dashboard_admin.add_dashboard_panel)
 hooks.register("register_outreach_menu_item", dashboard_admin.register_dashboard_menu_item)
 hooks.register("register_admin_urls", dashboard_admin.register_dashboard_urls)
 hooks.register("register_log_actions", dashboard_admin.register_dashboard_log_actions)
+hooks.register("register_outreach_menu_item", planning_admin.register_planning_menu_item)
+hooks.register("register_admin_urls", planning_admin.register_planning_urls)
+hooks.register("register_log_actions", planning_admin.register_planning_log_actions)
 hooks.register("register_admin_urls", reference_admin.register_reference_urls)
 hooks.register("register_outreach_menu_item", reference_admin.register_reference_menu_item)
 hooks.register("register_log_actions", reference_admin.register_reference_log_actions)
