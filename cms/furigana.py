@@ -55,9 +55,30 @@ def align(surface: str, reading: str) -> list[tuple[str, str | None]]:
     return [(run, next(readings)) if HAS_KANJI.match(run) else (run, None) for run in runs]
 
 
+# A reading longer than this (kana) over one compound is read over its short units instead: 携帯電話番号 as
+# 携帯・電話・番号. A ruby does not break across lines, and けいたいでんわばんごう in the largest text size is wider
+# than a 320-pixel phone screen.
+LONG_READING = 8
+
+
+@lru_cache(maxsize=1)
+def _short_unit_tokenizer():
+    from sudachipy import Dictionary, SplitMode  # as _tokenizer
+
+    return Dictionary(dict="core").tokenizer(mode=SplitMode.A, fields={"reading_form"})
+
+
+def _morphemes(text: str):
+    for morpheme in _tokenizer().tokenize(text):
+        if HAS_KANJI.search(morpheme.surface()) and len(morpheme.reading_form()) > LONG_READING:
+            yield from _short_unit_tokenizer().tokenize(morpheme.surface())
+        else:
+            yield morpheme
+
+
 def _analyse(text: str) -> list[tuple[str, str | None]]:
     pieces = []
-    for morpheme in _tokenizer().tokenize(text):
+    for morpheme in _morphemes(text):
         surface = morpheme.surface()
         reading = hiragana(morpheme.reading_form())
         if not HAS_KANJI.search(surface) or not reading or HAS_KANJI.search(reading) or reading == surface:

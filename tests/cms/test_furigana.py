@@ -153,3 +153,13 @@ def test_readings_cost_one_cache_read_per_page(client, site, django_assert_num_q
     with CaptureQueriesContext(connection) as annotated:
         client.get("/classes/")
     assert len(annotated) <= len(plain) + 1
+
+
+def test_a_long_compound_is_read_over_its_short_units_so_the_line_can_break():
+    """A ruby never breaks across lines: けいたいでんわばんごう over one word is wider than a phone's screen in the
+    largest text size, so long compounds get their readings unit by unit (cms.furigana.LONG_READING)."""
+    from cms.furigana import segments
+
+    assert [piece for piece in segments("携帯電話番号", {}) if piece[1]] == [
+        ("携帯", "けいたい"), ("電話", "でんわ"), ("番号", "ばんごう")]
+    assert [piece for piece in segments("予約", {}) if piece[1]] == [("予約", "よやく")]
