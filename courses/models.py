@@ -407,7 +407,7 @@ class Registration(models.Model):
         """お知らせの受け取り方: the resident's answer on the form (or to staff on the phone). LINE comes later as one
         more value; a choice is offered only when the contact details allow it (courses.forms)."""
 
-        EMAIL = "email", _("E-mail")
+        EMAIL = "email", pgettext_lazy("how to be notified", "E-mail")
         SMS = "sms", _("SMS to this mobile phone")
         CALL = "call", _("A phone call from staff")
 
