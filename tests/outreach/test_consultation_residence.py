@@ -18,9 +18,9 @@ from courses import spreadsheets
 from outreach import consultation_import, consultations, metrics
 from outreach.models import Consultation
 from tests import factories
-from tests.refusals import refused_page
 from tests.courses.test_spreadsheets import csv_bytes, staff, xlsx_bytes
 from tests.outreach.test_consultations import JA_HEADERS, Outcome, Place, Residence, record, topic, url, wards
+from tests.refusals import refused_page
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
