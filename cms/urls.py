@@ -31,6 +31,8 @@ if settings.DEBUG:
 # Public pages: Japanese at /, English at /en/.
 urlpatterns += i18n_patterns(
     path("", include("courses.urls")),
+    path("", include("courses.line_urls")),
+    path("", include("courses.delivery_urls")),
     path("", include("outreach.urls")),
     path("", include("partners.invitation_urls")),
     path("", include(wagtail_urls)),

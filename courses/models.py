@@ -362,6 +362,10 @@ class Participant(models.Model):
     consent_policy_version = models.CharField(_("privacy policy version consented to"), max_length=20, blank=True)
     consented_at = models.DateTimeField(_("consented at"), null=True, blank=True)
     anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
+    # The resident's LINE user id once they linked LINE to a booking (courses.line_linking): it serves their later
+    # bookings too. Personal data: never shown to partner staff, erased by the retention purge, in the export.
+    line_user_id = models.CharField(_("LINE user id"), max_length=64, blank=True, db_index=True, editable=False)
+    line_linked_at = models.DateTimeField(_("LINE linked at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -404,10 +408,12 @@ class Registration(models.Model):
         STAFF = "staff", _("Staff")
 
     class NotifyBy(models.TextChoices):
-        """お知らせの受け取り方: the resident's answer on the form (or to staff on the phone). LINE comes later as one
-        more value; a choice is offered only when the contact details allow it (courses.forms)."""
+        """お知らせの受け取り方: the resident's answer on the form (or to staff on the phone). A choice is offered only
+        when the contact details allow it (courses.forms); LINE once the city's LINE account is set up (cms.line),
+        and it takes effect when the resident links their LINE (courses.line_linking)."""
 
         EMAIL = "email", pgettext_lazy("how to be notified", "E-mail")
+        LINE = "line", _("LINE")
         SMS = "sms", _("SMS to this mobile phone")
         CALL = "call", _("A phone call from staff")
 
@@ -433,6 +439,10 @@ class Registration(models.Model):
     sms_consented_at = models.DateTimeField(
         _("SMS consent given at"), null=True, blank=True,
         help_text=_("When the resident (or the booker) agreed to receive SMS at the mobile number given."))
+    # The LINE user id of the family member or carer who booked, when the messages go to them (to_booker) and they
+    # linked LINE to this booking. Same rules as Participant.line_user_id.
+    booker_line_user_id = models.CharField(_("booker's LINE user id"), max_length=64, blank=True, db_index=True,
+                                           editable=False)
     token_key = models.CharField(max_length=32, default=new_token_key, editable=False)
     # 受付番号: what the person quotes on the phone (courses.references). Drawn at random; the services draw
     # again on the rare collision with the unique constraint.
@@ -533,11 +543,12 @@ class OutgoingMessage(models.Model):
         SESSION_MOVED = "session_moved", _("Session changed")
         AFTER_SESSION = "after_session", _("Thanks for coming")
         RESENT = "resent", _("Registration sent again")
+        FOLLOW_UP = "follow_up", _("Follow-up a month later")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("E-mail")
         SMS = "sms", _("SMS")
-        LINE = "line", _("LINE")  # not sent yet: build_message never picks it
+        LINE = "line", _("LINE")
         PHONE = "phone", _("Phone call")
 
     class Status(models.TextChoices):
@@ -549,11 +560,19 @@ class OutgoingMessage(models.Model):
         TO_CALL = "to_call", pgettext_lazy("message status", "To call")
         CALLED = "called", pgettext_lazy("message status", "Called")
 
+    class DeliveryStatus(models.TextChoices):
+        DELIVERED = "delivered", pgettext_lazy("delivery", "Delivered")
+        BOUNCED = "bounced", pgettext_lazy("delivery", "Bounced")
+        DROPPED = "dropped", pgettext_lazy("delivery", "Dropped by the provider")
+        SPAM_REPORT = "spam_report", pgettext_lazy("delivery", "Reported as spam")
+        UNDELIVERED = "undelivered", pgettext_lazy("delivery", "Not delivered")
+
     # The channels a worker sends through (the phone channel is the staff call list).
-    SENT_BY_WORKER = (Channel.EMAIL, Channel.SMS)
+    SENT_BY_WORKER = (Channel.EMAIL, Channel.SMS, Channel.LINE)
 
     # What the retention purge blanks: everything that says who the message was for or what it said.
-    FORGET = {"to_name": "", "to_email": "", "to_phone": "", "subject": "", "body_text": "", "context": {}}
+    FORGET = {"to_name": "", "to_email": "", "to_phone": "", "to_line": "", "subject": "", "body_text": "",
+              "context": {}, "delivery_detail": ""}
 
     key = models.CharField(_("message key"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
@@ -569,6 +588,7 @@ class OutgoingMessage(models.Model):
     to_name = models.CharField(_("recipient's name"), max_length=100, blank=True)
     to_email = models.EmailField(_("recipient's e-mail"), blank=True)
     to_phone = models.CharField(_("recipient's phone"), max_length=15, blank=True)
+    to_line = models.CharField(_("recipient's LINE user id"), max_length=64, blank=True, editable=False)
     to_booker = models.BooleanField(
         _("sent to the booker"), default=False,
         help_text=_("The person taking part has no contact of their own: the family member or carer who booked "
@@ -595,6 +615,14 @@ class OutgoingMessage(models.Model):
     sendgrid_message_id = models.CharField(_("SendGrid message id"), max_length=100, blank=True)
     provider_message_id = models.CharField(_("provider's message id"), max_length=100, blank=True,
                                            help_text=_("For an SMS: Twilio's message SID."))
+    # What it cost: SMS segments, or LINE messages in the push (LINE's monthly quota counts these). Null for e-mail.
+    units = models.PositiveSmallIntegerField(_("billed units"), null=True, blank=True,
+                                             help_text=_("SMS segments, or LINE messages, counted against the "
+                                                         "month's budget."))
+    # What the provider reported afterwards (SendGrid's Event Webhook, Twilio's status callback).
+    delivery_status = models.CharField(_("delivery"), max_length=20, choices=DeliveryStatus.choices, blank=True)
+    delivery_status_at = models.DateTimeField(_("delivery reported at"), null=True, blank=True)
+    delivery_detail = models.TextField(_("delivery report"), blank=True)
     # A message that could not go by its channel (an invalid mobile number, the channel switched off) continues as a
     # new row on the next channel (courses.outbox.fall_back): each attempt stays in the log under its channel.
     fallback_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
@@ -619,7 +647,7 @@ class OutgoingMessage(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(channel__in=["email", "sms"]) | Q(status__in=["to_call", "called", "cancelled"]),
+                condition=Q(channel__in=["email", "sms", "line"]) | Q(status__in=["to_call", "called", "cancelled"]),
                 name="message_phone_status"),
         ]
 
@@ -663,6 +691,63 @@ def mask_phone(number: str) -> str:
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}-****-{digits[-4:]}"
+
+
+class UndeliverableContact(models.Model):
+    """An e-mail address or phone number a provider reported as undeliverable (a hard bounce, a spam report, an
+    invalid or unreachable number): messages to it move to the next channel (courses.outbox.channel_for). Personal
+    data: the retention purge deletes rows whose address no longer belongs to anyone kept."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        PHONE = "phone", _("Phone number")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    address = models.CharField(_("address"), max_length=254)
+    reason = models.TextField(_("reason"), blank=True)
+    noted_at = models.DateTimeField(_("noted at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("undeliverable contact")
+        verbose_name_plural = _("undeliverable contacts")
+        constraints = [models.UniqueConstraint(fields=["kind", "address"], name="one_undeliverable_per_address")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.noted_at:%Y-%m-%d})"
+
+
+class LineLinkCode(models.Model):
+    """A one-time code that links a LINE account to whoever receives a booking's messages (courses.line_linking):
+    the resident sends it to the city's LINE account, or opens the link that carries it."""
+
+    code = models.CharField(_("code"), max_length=12, unique=True)
+    registration = models.ForeignKey(Registration, on_delete=models.CASCADE, related_name="line_link_codes",
+                                     verbose_name=_("registration"))
+    for_booker = models.BooleanField(_("for the booker"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("LINE link code")
+        verbose_name_plural = _("LINE link codes")
+
+    def __str__(self):
+        return f"{self.registration_id} ({self.created_at:%Y-%m-%d})"
+
+
+class LineWebhookEvent(models.Model):
+    """A LINE webhook event already handled (its webhookEventId): a redelivered or replayed event is ignored."""
+
+    event_id = models.CharField(_("event id"), max_length=64, unique=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("LINE webhook event")
+        verbose_name_plural = _("LINE webhook events")
+
+    def __str__(self):
+        return self.event_id
 
 
 class SessionStaff(models.Model):

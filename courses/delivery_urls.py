@@ -1,0 +1,3 @@
+"""URLs of delivery_urls (filled by the feature)"""
+
+urlpatterns = []
