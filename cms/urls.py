@@ -19,6 +19,9 @@ urlpatterns = [
     path("display/", display.set_display, name="set_display"),
     # The short links SMS carry (/s/<code>/ → the resident's page), one address for every language.
     path("", include("courses.short_links")),
+    # Providers' webhooks (LINE's events, SendGrid's and Twilio's delivery reports): no language prefix.
+    path("", include("courses.line_webhook_urls")),
+    path("", include("courses.delivery_urls")),
 ]
 
 if settings.DEBUG:
@@ -32,7 +35,6 @@ if settings.DEBUG:
 urlpatterns += i18n_patterns(
     path("", include("courses.urls")),
     path("", include("courses.line_urls")),
-    path("", include("courses.delivery_urls")),
     path("", include("outreach.urls")),
     path("", include("partners.invitation_urls")),
     path("", include(wagtail_urls)),

@@ -1,0 +1,3 @@
+"""URLs of line_webhook_urls (filled by the feature)"""
+
+urlpatterns = []
