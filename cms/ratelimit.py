@@ -109,6 +109,15 @@ def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """The request's peer (REMOTE_ADDR) is one of DEKIRU_TRUSTED_PROXIES: headers it adds may be believed."""
+    try:
+        peer = _address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return _is_trusted(peer, trusted_proxy_networks())
+
+
 def client_ip(request: HttpRequest) -> str:
     """The client's address (module docstring): REMOTE_ADDR, unless that is a trusted proxy; then the first address
     in X-Forwarded-For, read from the right, that is not a trusted proxy (each proxy appends the address it received

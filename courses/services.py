@@ -7,6 +7,7 @@ an audit entry and ends with one explicit `notify()` call.
 """
 
 import functools
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cms.audit import acting_user, log
 from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone, to_half_width_ascii
+from cms.overload import bounded_lock_wait
 from courses import references
 from courses.models import CoursePage, Participant, Registration, Session, SessionStaff
 from courses.notifications import Event, notify
@@ -321,8 +323,12 @@ def register(
     actor=None,
     notify_by: str | None = None,
     sms_consent: bool = False,
+    bounded_wait: bool = False,
 ) -> RegistrationResult:
     """Confirm a seat, or put the person on the waiting list when the session is full.
+
+    `bounded_wait`: wait for the session's lock at most DEKIRU_OVERLOAD_LOCK_WAIT_MS, then raise cms.overload.Busy
+    (the resident's form, cms.overload); staff bookings and imports wait as long as it takes.
 
     `notify_by` is how whoever receives this booking's messages chose to hear (Registration.NotifyBy; None where
     the question was not asked, e.g. imports); `sms_consent` records when SMS was agreed to.
@@ -335,8 +341,10 @@ def register(
     if not (details.email or details.phone or booker.email or booker.phone):
         raise ContactRequired()
 
-    with transaction.atomic():
-        # Lock first: a double click or two processes then see each other's participant and registration.
+    with transaction.atomic(), (bounded_lock_wait() if bounded_wait else nullcontext()):
+        # Lock first: a double click or two processes then see each other's participant and registration. With
+        # `bounded_wait` (the public form), a lock not granted in time raises cms.overload.Busy with nothing
+        # written: the view answers 「ただいま混み合っています」 and keeps the form.
         session = _lock_session(session.pk)
         check_open_for_registration(session)
         person = _find_or_create_participant(details, booker)

@@ -9,7 +9,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from cms import pdf
+from cms import overload, pdf
 from cms.models import SiteSettings
 from cms.ratelimit import ratelimit_post
 from courses import listing, services
@@ -58,9 +58,11 @@ def register(request, session_id):
         # Back from the review: the answers as typed, in the form, without the error summary of an empty form.
         return TemplateResponse(request, "courses/register.html", context | {"form": form, "editing": True})
     if request.method == "POST" and refusal is None and form.is_valid():
+        review = context | {"form": form, "answers": form.answers(), "recipient": form.recipient()}
         if step != STEP_REGISTER:
-            return TemplateResponse(request, "courses/register_review.html", context | {
-                "form": form, "answers": form.answers(), "recipient": form.recipient()})
+            return TemplateResponse(request, "courses/register_review.html", review)
+        if overload.queued_too_long(request):
+            return _busy(request, review)
         try:
             booker = form.booker_details()
             notify_by, sms_consent = form.notify_choice()
@@ -68,7 +70,9 @@ def register(request, session_id):
                 session=session, participant=form.participant_details(get_language()), booker=booker,
                 channel=Registration.Channel.WEB,
                 booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.SELF, actor=request.user,
-                notify_by=notify_by, sms_consent=sms_consent)
+                notify_by=notify_by, sms_consent=sms_consent, bounded_wait=True)
+        except overload.Busy:
+            return _busy(request, review)
         except services.RegistrationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -78,6 +82,13 @@ def register(request, session_id):
             return redirect(result.registration.get_manage_url())
     return TemplateResponse(request, "courses/register.html", context | {"form": form},
                             status=400 if request.method == "POST" else 200)
+
+
+def _busy(request, review: dict) -> TemplateResponse:
+    """「ただいま混み合っています」 (cms.overload): the review page again, every answer kept in its hidden fields, so
+    that pressing 「この内容で申し込む」 once more is all it takes. 503 with Retry-After; nothing was registered."""
+    messages.warning(request, overload.MESSAGE)
+    return overload.busy(TemplateResponse(request, "courses/register_review.html", review | {"busy": True}))
 
 
 def session_list(request):

@@ -251,6 +251,29 @@ DEKIRU_OUTREACH_SUMMARY_MAX_AGE_MINUTES = int(os.environ.get("DEKIRU_OUTREACH_SU
 DEKIRU_SUPPRESSION_THRESHOLD = int(os.environ.get("DEKIRU_SUPPRESSION_THRESHOLD", "10"))
 DEKIRU_SELF_ASSESSMENT_POST_DAYS = int(os.environ.get("DEKIRU_SELF_ASSESSMENT_POST_DAYS", "60"))
 
+# Settings that the modules read with their own defaults (getattr, the default documented beside it and in
+# docs/deployment.md): taken from the environment when set there. A value that is not of the right type stops the
+# start-up with the setting's name.
+_FROM_ENVIRONMENT = {
+    # SMS (cms.sms)
+    "DEKIRU_SMS_BACKEND": str, "DEKIRU_TWILIO_ACCOUNT_SID": str, "DEKIRU_TWILIO_AUTH_TOKEN": str,
+    "DEKIRU_TWILIO_FROM": str, "DEKIRU_TWILIO_TIMEOUT": float, "DEKIRU_TWILIO_BASE_URL": str,
+    # Pages and feeds
+    "DEKIRU_STAFFING_WARNING_DAYS": int, "DEKIRU_PUBLIC_FEED_MONTHS": int, "DEKIRU_LISTING_COUNT_LIMIT": int,
+    "DEKIRU_COURSE_PAGE_SESSIONS": int,
+    # Overload (cms.overload)
+    "DEKIRU_OVERLOAD_QUEUE_SECONDS": float, "DEKIRU_OVERLOAD_LOCK_WAIT_MS": int, "DEKIRU_OVERLOAD_RETRY_AFTER": int,
+    # Planning (outreach.planning)
+    "DEKIRU_PLANNING_MIN_HISTORY": int, "DEKIRU_PLANNING_SESSIONS_PER_INSTRUCTOR": int,
+    "DEKIRU_PLANNING_SOLVER_SECONDS": float,
+}
+for _name, _type in _FROM_ENVIRONMENT.items():
+    if os.environ.get(_name, "") != "":
+        try:
+            globals()[_name] = _type(os.environ[_name])
+        except ValueError as _error:
+            raise ImproperlyConfigured(f"{_name}: {_error}") from None
+
 # Heartbeats (cms.heartbeats): each periodic job counts as late when its last run is older than this many minutes
 # (about two missed runs of the crontab in docs/operations.md). None: reported, never late by itself — the mail
 # worker is idle when nothing is due, so it is judged by the outbox instead. DEKIRU_HEARTBEAT_MAX_AGE_MINUTES
