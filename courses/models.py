@@ -644,6 +644,8 @@ class OutgoingMessage(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="message_status_due"),
             models.Index(fields=["status", "lease_expires_at"], name="message_status_lease"),
             models.Index(fields=["created_at"], name="message_created"),
+            # The month's use of the paid channels (courses.channel_budget), read about once a minute per process.
+            models.Index(fields=["channel", "sent_at"], name="message_channel_sent"),
         ]
         constraints = [
             models.CheckConstraint(
