@@ -27,6 +27,12 @@ out only when it is not a dry run:
 
 Partner staff plan only rows of their own partners: another partner's session, registration, course or venue is
 reported as unknown (its existence is not revealed) and nothing is written.
+
+Round trips. A user's own export reads back unchanged, row for row (tests/courses/test_spreadsheets_roundtrip.py):
+a row equal to what is stored is unchanged (`skip`) before any rule about changes is applied, and never an error.
+Rows the user may not change -- a session of a course their partners do not own (a city course a partner runs
+sessions of), a started or cancelled session, a roster row whose attendance cannot be taken now -- are reported
+unchanged with the reason (`Plan.read_only`, READ_ONLY_REASONS); changed, they are an error saying why.
 """
 
 import operator
@@ -69,6 +75,11 @@ Status = Registration.Status
 # Session imports: a term's timetable. Nothing further ahead than this, a likely typing mistake in the year.
 MAX_YEARS_AHEAD = 2
 MAX_CAPACITY = 500
+# The largest number a number cell may hold: ids are 32-bit in the database (a bigger one cannot be looked up).
+MAX_NUMBER = 2_147_483_647
+# Longest texts the columns can store (the model fields' max_length).
+MAX_URL_LENGTH = 200
+MAX_NAME_LENGTH = 100
 # Rows per query when loading or updating by id (SQLite caps the number of query parameters).
 CHUNK = 2000
 
@@ -100,6 +111,15 @@ def is_blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _shorten(value, limit: int = 40) -> str:
+    """A cell as quoted back in an error message: a long one cut short."""
+    text = _CONTROL_OR_NUL.sub("", str(value))
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+_CONTROL_OR_NUL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(value) -> str:
     if value is None:
         return ""
@@ -111,10 +131,16 @@ def _text(value) -> str:
 # --- Widgets: cells to values and back -----------------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class TextWidget(widgets.Widget):
     def clean(self, value, row=None, **kwargs):
+        text = _text(value)
+        if _CONTROL.search(text):  # a NUL byte cannot be stored (PostgreSQL refuses it), nor shown
+            raise ValueError(_("This cell contains invisible control characters. Type the text again."))
         # the apostrophe a CSV export put before a text that looks like a formula comes off
-        return unescape_cell(_text(value))
+        return unescape_cell(text)
 
     def render(self, value, obj=None, **kwargs):
         return "" if value is None else str(value)
@@ -137,10 +163,14 @@ class WholeNumberWidget(widgets.Widget):
         else:
             text = unicodedata.normalize("NFKC", str(value)).strip().replace(",", "")
             if not (text.isascii() and text.isdigit()):
-                raise ValueError(_("“%(value)s” is not a whole number of 0 or more.") % {"value": value})
+                raise ValueError(_("“%(value)s” is not a whole number of 0 or more.") % {"value": _shorten(value)})
+            if len(text) > 12:  # int() of thousands of digits is slow, and no id or capacity is that long
+                raise ValueError(_("%(value)s is too large a number.") % {"value": _shorten(value)})
             number = int(text)
         if number < 0:
-            raise ValueError(_("“%(value)s” is not a whole number of 0 or more.") % {"value": value})
+            raise ValueError(_("“%(value)s” is not a whole number of 0 or more.") % {"value": _shorten(value)})
+        if number > MAX_NUMBER:
+            raise ValueError(_("%(value)s is too large a number.") % {"value": _shorten(value)})
         return number
 
     def render(self, value, obj=None, **kwargs):
@@ -157,7 +187,17 @@ class LocalDateWidget(widgets.Widget):
     """2027-01-05 on export (local date of a datetime); on import also 2027/1/5, 2027年1月5日, "2027/1/5 (火)"
     and Excel date cells."""
 
+    # Dates outside these years are typing mistakes (and the first and last years cannot be moved across time
+    # zones without overflowing).
+    YEARS = (1900, 2200)
+
     def clean(self, value, row=None, **kwargs):
+        day = self._clean(value)
+        if day is not None and not self.YEARS[0] <= day.year <= self.YEARS[1]:
+            raise ValueError(_("“%(value)s” is not a date. Write it as 2027-01-05.") % {"value": _shorten(value)})
+        return day
+
+    def _clean(self, value):
         if is_blank(value):
             return None
         if isinstance(value, datetime):
@@ -173,7 +213,7 @@ class LocalDateWidget(widgets.Widget):
                     return date(*(int(part) for part in match.groups()))
                 except ValueError:
                     break
-        raise ValueError(_("“%(value)s” is not a date. Write it as 2027-01-05.") % {"value": value})
+        raise ValueError(_("“%(value)s” is not a date. Write it as 2027-01-05.") % {"value": _shorten(value)})
 
     def render(self, value, obj=None, **kwargs):
         if value is None:
@@ -204,7 +244,7 @@ class LocalTimeWidget(widgets.Widget):
                 hour, minute, second = (int(part or 0) for part in (*match.groups(), None)[:3])
                 if hour < 24 and minute < 60 and second < 60:
                     return time(hour, minute, second)
-        raise ValueError(_("“%(value)s” is not a time. Write it as 10:00 or 14:30.") % {"value": value})
+        raise ValueError(_("“%(value)s” is not a time. Write it as 10:00 or 14:30.") % {"value": _shorten(value)})
 
     def render(self, value, obj=None, **kwargs):
         if value is None:
@@ -258,7 +298,7 @@ class ChoiceWidget(widgets.Widget):
         code = self.lookup().get(self.fold_value(_text(value)))
         if code is None:
             raise ValueError(_("“%(value)s” is not one of: %(choices)s.") % {
-                "value": value, "choices": ", ".join(str(label) for code, label in self.choices
+                "value": _shorten(value), "choices": ", ".join(str(label) for code, label in self.choices
                                                      if code or self.blank_is_an_answer)})
         return code
 
@@ -421,6 +461,7 @@ class SpreadsheetRowResult(RowResult):
         super().__init__()
         self.number = None
         self.description = ""
+        self.read_only = ""  # why the user may not change this (unchanged) row: a key of READ_ONLY_REASONS
 
 
 class RowErrors:
@@ -443,6 +484,16 @@ class RowErrors:
             raise ValidationError(self.by_column)
 
 
+# Why a row of an export may come back unchanged but could not be changed by this user: such a row is reported as
+# unchanged (it never fails the file); changed, it is an error saying why.
+READ_ONLY_REASONS = {
+    "not_own_course": gettext_lazy("sessions of courses your organisation does not own (the city's courses)"),
+    "started": gettext_lazy("sessions that have already started"),
+    "cancelled": gettext_lazy("cancelled sessions"),
+    "attendance_closed": gettext_lazy("registrations for sessions whose attendance cannot be taken now"),
+}
+
+
 @dataclass
 class Plan:
     import_type: str
@@ -450,6 +501,7 @@ class Plan:
     description: str = ""
     action: str = ""
     data: dict = field(default_factory=dict)
+    read_only: str = ""  # for an unchanged row the user could not have changed: a key of READ_ONLY_REASONS
 
 
 class SpreadsheetResource(resources.ModelResource):
@@ -613,6 +665,7 @@ class SpreadsheetResource(resources.ModelResource):
         row_result.import_type = plan.import_type
         row_result.object_id = plan.object_id
         row_result.description = plan.description
+        row_result.read_only = plan.read_only
         return row_result
 
     def clean_row(self, row, index: int, errors: RowErrors) -> dict:
@@ -651,6 +704,10 @@ class SpreadsheetResource(resources.ModelResource):
 
     def finish(self) -> None:
         """Bulk writes after every row was planned (attendance)."""
+
+
+def _to_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
 
 
 def _split_by_chunks(ids, size=CHUNK):
@@ -791,6 +848,9 @@ class SessionResource(SpreadsheetResource):
         self.sessions = {session.pk: session for session in
                          Session.objects.with_counts().filter(pk__in=ids).select_related("course", "venue")}
         self.courses = courses_for(self.partner_ids)
+        self.session_courses = {session.course_id: (session.course.title, session.course.title_en)
+                                for session in self.sessions.values()}
+        self.scheduled = self._scheduled_at(dataset)
         self.course_names = _name_index((pk, title, title_en) for pk, (title, title_en, _owner)
                                         in self.courses.items())
         self.venues = {venue.pk: venue for venue in venues_for(self.partner_ids)}
@@ -803,6 +863,27 @@ class SessionResource(SpreadsheetResource):
                                          for partner in self.partners.values())
         self.seen_ids: dict[int, int] = {}
         self.seen_times: dict[tuple[int, datetime], int] = {}
+
+    def _scheduled_at(self, dataset) -> dict[tuple[int, datetime], list[int]]:
+        """The scheduled sessions at the start times of the file, by (course, start): loaded at once for the whole
+        file, not one query per new or moved row."""
+        starts = set()
+        date_widget, time_widget = self.fields["date"].widget, self.fields["start_time"].widget
+        for day, start in zip(self.column_values(dataset, "date"), self.column_values(dataset, "start_time"),
+                              strict=False):
+            try:
+                day, start = date_widget.clean(day), time_widget.clean(start)
+            except ValueError:
+                continue
+            if day is not None and start is not None:
+                starts.add(datetime.combine(day, start, tzinfo=local_tz()))
+        scheduled: dict[tuple[int, datetime], list[int]] = {}
+        for chunk in _split_by_chunks(sorted(starts)):
+            for pk, course_id, starts_at in (Session.objects.filter(starts_at__in=chunk,
+                                                                    status=Session.Status.SCHEDULED)
+                                             .order_by("pk").values_list("pk", "course_id", "starts_at")):
+                scheduled.setdefault((course_id, starts_at), []).append(pk)
+        return scheduled
 
     def _find(self, values, errors, *, id_key, name_key, known: dict, names: dict, unknown_id, unknown_name,
               ambiguous):
@@ -842,13 +923,26 @@ class SessionResource(SpreadsheetResource):
         if pk is not None and session is None:
             errors.raise_if_any()  # nothing more can be said about a row for an unknown session
 
+        # A session's own course and venue are known on its row even where the user could not choose them for a
+        # new session (a city course a partner runs sessions of): the row of an export reads back as it was.
+        courses, course_names = self.courses, self.course_names
+        if session is not None and session.course_id not in courses:
+            course = session.course
+            courses = {session.course_id: (course.title, course.title_en, None)}
+            course_names = _name_index([(course.pk, course.title, course.title_en)])
+        venues, venue_names = self.venues, self.venue_names
+        if session is not None and session.venue_id and session.venue_id not in venues:
+            venues = {**venues, session.venue_id: session.venue}
+            venue_names = dict(venue_names)
+            for name, ids in _name_index([(session.venue_id, session.venue.name, session.venue.name_en)]).items():
+                venue_names[name] = [*venue_names.get(name, ()), *ids]
         course_id = self._find(
-            values, errors, id_key="course_id", name_key="course", known=self.courses, names=self.course_names,
+            values, errors, id_key="course_id", name_key="course", known=courses, names=course_names,
             unknown_id=_("There is no course number %(id)s among the courses you may schedule."),
             unknown_name=_("There is no course “%(name)s” among the courses you may schedule."),
             ambiguous=_("Several courses are called “%(name)s”: give the course number."))
         venue_id = self._find(
-            values, errors, id_key="venue_id", name_key="venue", known=self.venues, names=self.venue_names,
+            values, errors, id_key="venue_id", name_key="venue", known=venues, names=venue_names,
             unknown_id=_("There is no venue number %(id)s among the venues you may use."),
             unknown_name=_("There is no venue “%(name)s” among the venues you may use."),
             ambiguous=_("Several venues are called “%(name)s”: give the venue number."))
@@ -862,22 +956,31 @@ class SessionResource(SpreadsheetResource):
                        _("The course of an existing session cannot be changed. Cancel the session and add a new "
                          "one instead."))
 
+        # The rules below are for what a row sets; a value an existing session already has is not checked again
+        # (the city may have set it beyond what a file may), so that an unchanged row never fails.
         starts_at, ends_at = self._times(values, errors)
         capacity = values.get("capacity")
         if capacity is None and "capacity" not in errors:
             errors.add("capacity", _("Give the capacity."))
-        elif capacity is not None and not 1 <= capacity <= MAX_CAPACITY:
+        elif (capacity is not None and not 1 <= capacity <= MAX_CAPACITY
+              and not (session is not None and capacity == session.capacity)):
             errors.add("capacity", _("The capacity must be between 1 and %(max)d.") % {"max": MAX_CAPACITY})
 
         online_url = values.get("online_url", session.online_url if session else "")
-        if online_url:
-            try:
-                URLValidator(schemes=["https", "http"])(online_url)
-            except ValidationError:
-                errors.add("online_url", _("“%(value)s” is not a web address.") % {"value": online_url})
+        if online_url and not (session is not None and online_url == session.online_url):
+            if len(online_url) > MAX_URL_LENGTH:
+                errors.add("online_url", _("The web address is longer than %(max)d characters.")
+                           % {"max": MAX_URL_LENGTH})
+            else:
+                try:
+                    URLValidator(schemes=["https", "http"])(online_url)
+                except ValidationError:
+                    errors.add("online_url", _("“%(value)s” is not a web address.") % {"value": _shorten(online_url)})
         if not venue_given and "venue" not in self.present and "venue_id" not in self.present and session:
             venue_id = session.venue_id  # no venue column: the venue stays as it is
-        if venue_id is None and not online_url and not ({"venue", "venue_id"} & errors.by_column.keys()):
+        as_it_was = session is not None and (venue_id, online_url) == (session.venue_id, session.online_url)
+        if (venue_id is None and not online_url and not as_it_was
+                and not ({"venue", "venue_id"} & errors.by_column.keys())):
             errors.add("venue" if "venue" in self.present else "venue_id",
                        _("Give a venue or an online link."))
 
@@ -888,8 +991,18 @@ class SessionResource(SpreadsheetResource):
                                   starts_at=starts_at, ends_at=ends_at, capacity=capacity, online_url=online_url,
                                   status=status)
         return self._plan_change(values, errors, session=session, number=number, venue_id=venue_id,
-                                 starts_at=starts_at, ends_at=ends_at, capacity=capacity, online_url=online_url,
-                                 status=status, reason=reason)
+                                 venues=venues, starts_at=starts_at, ends_at=ends_at, capacity=capacity,
+                                 online_url=online_url, status=status, reason=reason)
+
+    def read_only(self, session) -> str:
+        """Why this user may not change `session` by a file ("" when they may): a key of READ_ONLY_REASONS."""
+        if session.course_id not in self.courses:
+            return "not_own_course"
+        if session.is_cancelled:
+            return "cancelled"
+        if session.starts_at <= self.now:
+            return "started"
+        return ""
 
     def _times(self, values, errors):
         day, start, end = values.get("date"), values.get("start_time"), values.get("end_time")
@@ -939,8 +1052,7 @@ class SessionResource(SpreadsheetResource):
         another reason is not remembered: the rows after it are not blamed for it."""
         if not errors:
             self._remember_time(errors, course_id=course_id, starts_at=starts_at, number=number)
-        clash = (Session.objects.filter(course_id=course_id, starts_at=starts_at, status=Session.Status.SCHEDULED)
-                 .exclude(pk=exclude_pk).values_list("pk", flat=True).first())
+        clash = next((pk for pk in self.scheduled.get((course_id, starts_at), ()) if pk != exclude_pk), None)
         if clash is not None and clash not in self.seen_ids:
             errors.add(NON_FIELD_ERRORS, _("This course already has a session at this date and time: number "
                                            "%(id)s.") % {"id": clash})
@@ -986,33 +1098,42 @@ class SessionResource(SpreadsheetResource):
                         "online_url": online_url, "starts_at": starts_at, "ends_at": ends_at, "capacity": capacity,
                         "notes": values.get("notes", ""), "notes_en": values.get("notes_en", "")})
 
-    def _plan_change(self, values, errors, *, session, number, venue_id, starts_at, ends_at, capacity, online_url,
-                     status, reason):
+    def _plan_change(self, values, errors, *, session, number, venue_id, venues, starts_at, ends_at, capacity,
+                     online_url, status, reason):
         errors.raise_if_any()
+        # A file shows minutes: the same date and minute as before is the time as before, to the second.
+        if starts_at == _to_minute(session.starts_at) and ends_at == _to_minute(session.ends_at):
+            starts_at, ends_at = session.starts_at, session.ends_at
         moved = {}
         if (starts_at, ends_at) != (session.starts_at, session.ends_at):
             moved["starts_at"], moved["ends_at"] = starts_at, ends_at
         if venue_id != session.venue_id:
-            moved["venue"] = self.venues.get(venue_id)
+            moved["venue"] = venues.get(venue_id)
         if capacity != session.capacity:
             moved["capacity"] = capacity
         plain = {key: values[key] for key in ("online_url", "notes", "notes_en")
                  if key in values and values[key] != getattr(session, key)}
         cancelling = status == Session.Status.CANCELLED and not session.is_cancelled
+        read_only = self.read_only(session)
         if session.is_cancelled:
             if status == Session.Status.SCHEDULED:
                 errors.add("status", _("A cancelled session cannot be opened again. Add a new session instead."))
             elif moved or plain:
                 errors.add(NON_FIELD_ERRORS, services.SessionCancelled.message)
             errors.raise_if_any()
-            return Plan(RowResult.IMPORT_TYPE_SKIP, object_id=session.pk, description=self._describe(
-                session.course_id, session.starts_at))
-        if not (moved or plain or cancelling):
-            self._remember_time(errors, course_id=session.course_id, starts_at=session.starts_at, number=number)
-            errors.raise_if_any()
-            return Plan(RowResult.IMPORT_TYPE_SKIP, object_id=session.pk,
+            return Plan(RowResult.IMPORT_TYPE_SKIP, object_id=session.pk, read_only=read_only,
                         description=self._describe(session.course_id, session.starts_at))
-        if session.starts_at <= self.now:
+        if not (moved or plain or cancelling):
+            # As it is in the database: never an error (a clash with a row above is that row's).
+            self.seen_times.setdefault((session.course_id, session.starts_at), number)
+            return Plan(RowResult.IMPORT_TYPE_SKIP, object_id=session.pk, read_only=read_only,
+                        description=self._describe(session.course_id, session.starts_at))
+        if read_only == "not_own_course":
+            errors.add(NON_FIELD_ERRORS, _("Session number %(id)s is of “%(course)s”, a course of the city that "
+                                           "your organisation does not own: a file cannot change it. Leave the row "
+                                           "as it was exported, and change the session on its own page.")
+                       % {"id": session.pk, "course": session.course.title})
+        elif session.starts_at <= self.now:
             errors.add(NON_FIELD_ERRORS, _("This session has already started: it can no longer be changed here."))
         elif cancelling:
             if moved or plain:
@@ -1044,7 +1165,7 @@ class SessionResource(SpreadsheetResource):
                     data={"session": session, "moved": moved, "plain": plain})
 
     def _describe(self, course_id, starts_at) -> str:
-        title = self.courses.get(course_id, ("",))[0] if course_id else ""
+        title = (self.courses.get(course_id) or self.session_courses.get(course_id) or ("",))[0] if course_id else ""
         when = timezone.localtime(starts_at, local_tz()).strftime("%Y-%m-%d %H:%M") if starts_at else ""
         return f"{title} {when}".strip()
 
@@ -1201,6 +1322,10 @@ def check_walk_in_session(session: Session, *, now: datetime | None = None) -> N
         raise AttendanceClosed()
 
 
+# The attendance cell of a registration as it is (AttendedWidget's values): a row giving it changes nothing.
+MARKS = {Status.ATTENDED: True, Status.NO_SHOW: False}
+
+
 class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
     """A roster: one row per person booked, with the attendance column to fill in; rows without a registration
     number are walk-ins (session number, age band and where they live required, each with an explicit “prefer not
@@ -1296,6 +1421,8 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
                        % {"id": pk, "session": session_id, "other": values["session_id"]})
         attended = values.get("attended")
         target = None
+        if attended is not None and attended == MARKS.get(status):
+            attended = None  # the mark it has: unchanged, whether or not attendance can be taken now
         if attended is not None:
             try:
                 target = attendance_target(session, status=status, channel=channel, attended=attended, now=self.now)
@@ -1303,7 +1430,8 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
                 errors.add("attended", refusal.message)
         errors.raise_if_any()
         if target is None:
-            return Plan(RowResult.IMPORT_TYPE_SKIP, object_id=pk)
+            closed = not can_take_attendance(session, now=self.now)
+            return Plan(RowResult.IMPORT_TYPE_SKIP, object_id=pk, read_only="attendance_closed" if closed else "")
         self.marks.append((pk, status, target))
         self.touched_partners.add(session.organiser_id)
         return Plan(RowResult.IMPORT_TYPE_UPDATE, object_id=pk, description=str(Status(target).label))
@@ -1335,6 +1463,9 @@ class AttendanceResource(RegistrationExportMixin, SpreadsheetResource):
             errors.add("age_band", _("Give the walk-in's age band, or “Prefer not to say”: the cell is blank."))
         ward_id, residence = self._walk_in_residence(values, errors)
         name, kana = normalize_name(values.get("name", "")), normalize_kana(values.get("kana", ""))
+        for key, text in (("name", name), ("kana", kana)):
+            if len(text) > MAX_NAME_LENGTH:
+                errors.add(key, _("This is longer than %(max)d characters.") % {"max": MAX_NAME_LENGTH})
         if name:
             key = (session_id, name)
             if key in self.seen_walk_ins:

@@ -10,7 +10,9 @@ The columns and the row rules are the resources of courses.resources; this modul
   Row numbers are the ones Excel shows (the header is row 1); blank rows are skipped.
 - Importing: `preview_import` runs the resource's `import_data` as a dry run (inside a transaction that is rolled
   back, and the plans write nothing anyway); `apply_import` runs it again from the same file, in one transaction,
-  and raises ImportRefused -- with nothing written -- if any row is in error by then.
+  and raises ImportRefused -- with nothing written -- if any row is in error by then. Unchanged rows are never in
+  error (an export imports back unchanged); those the user could not have changed are counted by reason in the
+  report (`ImportReport.read_only`).
 - Between the preview and the confirmation the uploaded file is kept in the cache (the database cache by default,
   shared by every app server) under a random key, for STAGE_TTL; the page gets a token signed with the secret key
   naming that key, the user and the kind of import (`stage_upload` / `take_staged`). Confirming re-reads and
@@ -55,6 +57,7 @@ from cms.csv_safety import escape_csv_cell
 from courses.models import Registration, Session
 from courses.resources import (
     IMPORTABLE,
+    READ_ONLY_REASONS,
     RESOURCES,
     AttendanceResource,
     DuplicateColumn,
@@ -316,10 +319,22 @@ class ImportReport:
     format: str
     encoding: str
     summary: dict = field(default_factory=dict)
+    # Unchanged rows this user could not have changed, by reason (a key of READ_ONLY_REASONS): they are part of
+    # `unchanged` and never fail the file; a changed one is an error.
+    read_only: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def read_only_rows(self) -> int:
+        return sum(self.read_only.values())
+
+    def read_only_reasons(self) -> list[tuple[str, int]]:
+        """(reason, rows) to show, in the order of READ_ONLY_REASONS."""
+        return [(str(label), self.read_only[key]) for key, label in READ_ONLY_REASONS.items()
+                if self.read_only.get(key)]
 
     @property
     def changes(self) -> int:
@@ -364,6 +379,7 @@ def import_report(resource, table: Table, result, keys: list[str], unknown: list
     errors, rows = [], []
     counts = {RowResult.IMPORT_TYPE_NEW: 0, RowResult.IMPORT_TYPE_UPDATE: 0, RowResult.IMPORT_TYPE_SKIP: 0}
     error_rows = 0
+    read_only: dict[str, int] = {}
     for row_result in result.rows:
         if row_result.import_type == RowResult.IMPORT_TYPE_INVALID:
             error_rows += 1
@@ -372,6 +388,8 @@ def import_report(resource, table: Table, result, keys: list[str], unknown: list
                 errors.extend(RowError(row_result.number, column, message) for message in messages)
             continue
         counts[row_result.import_type] = counts.get(row_result.import_type, 0) + 1
+        if row_result.import_type == RowResult.IMPORT_TYPE_SKIP and getattr(row_result, "read_only", ""):
+            read_only[row_result.read_only] = read_only.get(row_result.read_only, 0) + 1
         if row_result.import_type != RowResult.IMPORT_TYPE_SKIP and len(rows) < ROWS_SHOWN:
             rows.append((row_result.number, row_result.import_type, row_result.description))
     for error in result.base_errors:  # a failure of the whole import (e.g. the bulk write)
@@ -382,7 +400,7 @@ def import_report(resource, table: Table, result, keys: list[str], unknown: list
         kind=resource.kind, total=len(table.rows), new=counts[RowResult.IMPORT_TYPE_NEW],
         updated=counts[RowResult.IMPORT_TYPE_UPDATE], unchanged=counts[RowResult.IMPORT_TYPE_SKIP], errors=errors,
         error_rows=error_rows or (1 if errors else 0), rows=rows, ignored_columns=unknown, format=table.format,
-        encoding=table.encoding, summary=summary)
+        encoding=table.encoding, summary=summary, read_only=read_only)
 
 
 def _run(kind: str, table: Table, *, user, dry_run: bool, now=None):
@@ -408,7 +426,8 @@ def apply_import(kind: str, table: Table, *, user, filename: str = "", now: date
             transaction.set_rollback(True)
         else:
             data = {"kind": kind, "file": filename[:200], "format": table.format, "rows": report.total,
-                    "created": report.new, "updated": report.updated, "unchanged": report.unchanged}
+                    "created": report.new, "updated": report.updated, "unchanged": report.unchanged,
+                    "read_only": report.read_only_rows}
             data.update(report.summary)
             data["partners"] = sorted(resource.touched_partners)
             log(audit_target(user, resource.touched_partners), "courses.spreadsheet.imported", user=acting_user(user),

@@ -4,13 +4,16 @@ timetable or a filled-in attendance roster, with a preview before anything is wr
 Permissions, checked before anything is loaded: exporting sessions needs courses.view_session, registrations and
 attendance courses.view_registration; importing sessions courses.add_session and change_session, attendance
 courses.change_registration. Partner staff export and import only their own partners' rows (courses.resources and
-courses.spreadsheets scope every query). No export holds an e-mail, a phone number or a note; the name and kana
-columns are left out for users who may not see names (city analysts: courses.privacy). Thin views: reading,
-checking, applying, exporting and logging are courses.spreadsheets; the columns are courses.resources.
+courses.spreadsheets scope every query); the export's course and venue filters offer those of every session the
+user's partners run (a city course among them) besides those they may schedule. No export holds an e-mail, a
+phone number or a note; the name and kana columns are left out for users who may not see names (city analysts:
+courses.privacy). Thin views: reading, checking, applying, exporting and logging are courses.spreadsheets; the
+columns are courses.resources.
 """
 
 from django import forms
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -26,6 +29,7 @@ from courses import spreadsheets
 from courses.models import CoursePage, Registration, Session
 from courses.resources import IMPORTABLE, RESOURCES, courses_for, venues_for
 from partners import permissions
+from partners.models import Venue
 
 URL_NAMESPACE = "spreadsheets"
 
@@ -89,8 +93,12 @@ class ExportForm(forms.Form):
     def __init__(self, *args, kind: str, user, **kwargs):
         super().__init__(*args, **kwargs)
         ids = permissions.partner_ids(user)
-        self.fields["course"].queryset = CoursePage.objects.filter(pk__in=list(courses_for(ids))).order_by("title")
-        self.fields["venue"].queryset = venues_for(ids).select_related("ward")
+        # Every course the user's partners run sessions of (a city course among them), and those they may schedule.
+        run = permissions.scope(Session.objects.all(), user).order_by()
+        self.fields["course"].queryset = CoursePage.objects.filter(
+            Q(pk__in=list(courses_for(ids))) | Q(pk__in=run.values("course_id"))).order_by("title")
+        self.fields["venue"].queryset = (venues_for(ids) | Venue.objects.filter(pk__in=run.values("venue_id"))
+                                         ).select_related("ward").distinct()
         statuses = Session.Status.choices if kind == "sessions" else Registration.Status.choices
         if kind == "attendance":
             statuses = [(value, label) for value, label in statuses if value in Registration.ACTIVE]
