@@ -346,8 +346,19 @@ class RosterView(RosterBaseView):
             book_url=reverse("call_centre:book", args=[session.pk]), status=status)
 
 
+def wants_json(request) -> bool:
+    """Whether the roster's script asked for JSON (js/roster-mark.js) rather than the page a form gets."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
 class MarkView(RosterBaseView):
-    """POST action=attended | no_show | undo for one person; back to the roster at that person."""
+    """POST action=attended | no_show | undo for one person; back to the roster at that person.
+
+    Asked for JSON (Accept: application/json, by js/roster-mark.js: a tap marks in place), the answer is what the
+    page needs to follow the server: `ok`, the `message` (done, or why not), the person's row re-rendered as the
+    roster shows it (`html`), the `summary` counts, and `reload` when the person moves between the lists (a
+    waiting-list person given a seat) so the script loads the roster instead. A refusal is a 409 with the current
+    row; an unknown action 400. Nothing goes to the admin messages then (the page is not reloaded to show them)."""
 
     ACTIONS = {"attended": True, "no_show": False, "undo": None}
 
@@ -355,19 +366,49 @@ class MarkView(RosterBaseView):
         self.load_session()
         registration = self.load_registration(*Registration.ACTIVE)
         action = request.POST.get("action", "")
+        as_json = wants_json(request)
         if action not in self.ACTIONS:
+            if as_json:
+                return JsonResponse({"ok": False, "message": _("Unknown action.")}, status=400)
             return HttpResponseBadRequest(_("Unknown action."))
         label = self.label(registration)
+        before = registration.status
         try:
-            registration = attendance.mark_attendance(registration=registration, attended=self.ACTIONS[action],
-                                                      actor=request.user)
+            marked = attendance.mark_attendance(registration=registration, attended=self.ACTIONS[action],
+                                                actor=request.user)
         except attendance.AttendanceError as exc:
-            messages.error(request, f"{label}: {exc.message}")
+            message = f"{label}: {exc.message}"
+            if as_json:
+                return self.json_answer(registration, ok=False, message=message, status=409)
+            messages.error(request, message)
             return redirect(self.roster_url(registration))
         done = {Status.ATTENDED: _("%(name)s: attended."), Status.NO_SHOW: _("%(name)s: no-show."),
-                Status.CONFIRMED: _("%(name)s: mark undone, not marked yet.")}[registration.status]
+                Status.CONFIRMED: _("%(name)s: mark undone, not marked yet.")}[marked.status]
+        if as_json:
+            registration.status = marked.status
+            return self.json_answer(registration, ok=True, message=done % {"name": label},
+                                    reload=Status.WAITLISTED in (before, marked.status))
         messages.success(request, done % {"name": label})
-        return redirect(self.roster_url(registration))
+        return redirect(self.roster_url(marked))
+
+    def json_answer(self, registration, *, ok: bool, message: str, reload: bool = False, status: int = 200):
+        """The person's row and the counts as the server now holds them (2 queries: the counts, and the row's status
+        when a refusal may mean someone else changed it meanwhile)."""
+        if not ok:
+            registration.refresh_from_db(fields=["status", "waitlist_position"])
+        reload = reload or registration.status == Status.WAITLISTED
+        if reload:  # the script loads the roster again: the answer goes with it, as without JavaScript
+            (messages.success if ok else messages.error)(self.request, message)
+        registration.label = self.label(registration)
+        html = "" if reload else render_to_string("courses/admin/roster/_person.html", {
+            "registration": registration, "session": self.session,
+            "can_mark": not closed_reason(self.session) and can_change_attendance(self.request.user), **self.shown,
+        }, request=self.request)
+        return JsonResponse({
+            "ok": ok, "message": message, "registration": registration.pk, "status": registration.status,
+            "html": html, "reload": reload, "roster_url": self.roster_url(registration),
+            "summary": attendance.attendance_summary(self.session),
+        }, status=status)
 
 
 class CheckInView(RosterBaseView):
