@@ -9,7 +9,7 @@ import sys
 
 BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing", "benchmarks.bench_ical",
               "benchmarks.bench_outbox", "benchmarks.bench_spreadsheets", "benchmarks.bench_outreach",
-              "benchmarks.bench_furigana"]
+              "benchmarks.bench_furigana", "benchmarks.bench_planning"]
 
 
 def main() -> int:

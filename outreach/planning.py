@@ -726,26 +726,41 @@ def export_headers() -> list[str]:
             _("Expected new residents 65–74"), _("Expected new residents 75+"),
             _("Share of first-time 65–74 (%)"), _("Share of first-time 75+ (%)"), _("Share from"),
             _("Not yet reached 65–74 in the ward"), _("Not yet reached 75+ in the ward"),
-            _("Left on waiting lists"), _("Full sessions"), _("Venues in the ward"), _("Partners in the ward")]
+            _("Left on waiting lists"), _("Full sessions"), _("Venues in the ward"), _("Partners in the ward"),
+            _("Suggested course"), _("Suggested venue"), _("Partner to ask")]
 
 
-def export_rows(plan: Plan) -> list[list]:
-    return [[month_key(row.month), localized(row.ward, "name"), localized(row.topic, "name"), row.sessions, row.seats,
-             row.expected["65-74"], row.expected["75+"], row.share_percent["65-74"], row.share_percent["75+"],
-             row.basis_label, row.not_yet_reached["65-74"], row.not_yet_reached["75+"], row.waitlisted,
-             row.full_sessions, "; ".join(f"{name} ({capacity})" for name, capacity in row.venues),
-             "; ".join(row.partners)] for row in plan.rows]
+def suggestion_names(suggestion) -> dict[str, str]:
+    """The course, venue and partner of a planning_drafts.Suggestion (or None) in the current language; "" where
+    there is none."""
+    return {"course": localized(suggestion.course, "title") if suggestion and suggestion.course else "",
+            "venue": localized(suggestion.venue, "name") if suggestion and suggestion.venue else "",
+            "partner": localized(suggestion.partner, "name") if suggestion and suggestion.partner else ""}
+
+
+def export_rows(plan: Plan, suggested: dict | None = None) -> list[list]:
+    """The plan's rows; with `suggested` (planning_drafts.suggestions of the rows), who could hold each."""
+    lines = []
+    for row in plan.rows:
+        names = suggestion_names((suggested or {}).get((row.ward.pk, row.topic.pk)))
+        lines.append([
+            month_key(row.month), localized(row.ward, "name"), localized(row.topic, "name"), row.sessions, row.seats,
+            row.expected["65-74"], row.expected["75+"], row.share_percent["65-74"], row.share_percent["75+"],
+            row.basis_label, row.not_yet_reached["65-74"], row.not_yet_reached["75+"], row.waitlisted,
+            row.full_sessions, "; ".join(f"{name} ({capacity})" for name, capacity in row.venues),
+            "; ".join(row.partners), names["course"], names["venue"], names["partner"]])
+    return lines
 
 
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8",
                   "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def export_bytes(plan: Plan, fmt: str) -> bytes:
+def export_bytes(plan: Plan, fmt: str, suggested: dict | None = None) -> bytes:
     """The plan as CSV (UTF-8 with a BOM, for Excel) or XLSX, one row per ward × topic × month; texts that a
     spreadsheet would run as a formula are escaped."""
     dataset = tablib.Dataset(headers=[escape_csv_cell(header) for header in export_headers()])
-    for line in export_rows(plan):
+    for line in export_rows(plan, suggested):
         dataset.append([escape_csv_cell(value) for value in line])
     dataset.title = "plan"
     if fmt == "csv":

@@ -26,7 +26,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from cms.audit import log
 from cms.roles import is_city_staff
 from courses.spreadsheets import audit_target
-from outreach import charts, metrics, planning
+from outreach import charts, metrics, planning, planning_drafts
 from outreach.admin.dashboard import VIEW_PERMISSION
 
 EXPORT_LOG_ACTION = "outreach.planning.exported"
@@ -106,6 +106,13 @@ def _form_and_data(request):
     return form, data
 
 
+def _suggested(plan) -> dict:
+    """Who could hold each row of the plan (planning_drafts); no queries when there are no rows."""
+    if not plan or not plan.rows:
+        return {}
+    return planning_drafts.suggestions((row.ward.pk, row.topic.pk) for row in plan.rows)
+
+
 class PlanningView(PlanningPermissionMixin, WagtailAdminTemplateMixin, View):
     template_name = "outreach/admin/planning.html"
     page_title = gettext_lazy("Planning the next classes")
@@ -121,6 +128,9 @@ class PlanningView(PlanningPermissionMixin, WagtailAdminTemplateMixin, View):
     def render_page(self, request, form, data, status=200):
         valid = not form.is_bound or form.is_valid()
         plan = planning.make_plan(data, form.inputs()) if valid else None
+        suggested = _suggested(plan)
+        plan_rows = [(row, planning.suggestion_names(suggested.get((row.ward.pk, row.topic.pk))))
+                     for row in (plan.rows if plan else [])]
         query = request.GET.urlencode() if valid else ""
         matrix = planning.unmet_need_matrix(data)
         wards = [{"ward": ward, "groups": [(planning.group_label(group), data.ward_group(ward.pk, group))
@@ -137,7 +147,7 @@ class PlanningView(PlanningPermissionMixin, WagtailAdminTemplateMixin, View):
                         share.basis], "percents": [100 * cell.first_time.get(group, 0) / cell.own_attendances
                                                    if cell.own_attendances else None for group in planning.GROUPS]})
         return self.render_to_response(self.get_context_data(
-            form=form, data=data, plan=plan, wards=wards, demand=demand, groups=planning.GROUPS,
+            form=form, data=data, plan=plan, plan_rows=plan_rows, wards=wards, demand=demand, groups=planning.GROUPS,
             group_labels=[planning.group_label(group) for group in planning.GROUPS],
             chart={"src": reverse("outreach_planning_chart", args=["png"]),
                    "svg": reverse("outreach_planning_chart", args=["svg"]),
@@ -163,7 +173,7 @@ class PlanExportView(PlanningPermissionMixin, WagtailAdminTemplateMixin, View):
         if form.is_bound and not form.is_valid():
             return PlanningView.render_page(self, request, form, data, status=400)
         plan = planning.make_plan(data, form.inputs())
-        content = planning.export_bytes(plan, fmt)
+        content = planning.export_bytes(plan, fmt, _suggested(plan))
         log(audit_target(request.user, set()), EXPORT_LOG_ACTION, user=request.user,
             data={"format": fmt, "inputs": request.GET.urlencode()[:500], "rows": len(plan.rows)})
         response = HttpResponse(content, content_type=planning.EXPORT_FORMATS[fmt])
