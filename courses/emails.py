@@ -46,6 +46,7 @@ SUBJECTS = {
     Kind.SESSION_MOVED: _("Class changed: %(course)s"),
     Kind.AFTER_SESSION: _("Thank you for coming: %(course)s"),
     Kind.RESENT: _("Your booking (sent again): %(course)s (%(date)s)"),
+    Kind.FOLLOW_UP: _("A month after the class: %(course)s"),
 }
 
 # Inline styles (many mail clients drop <style>): large type, high contrast, one column.

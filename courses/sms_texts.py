@@ -35,6 +35,8 @@ TEXTS = {
     Kind.SESSION_MOVED: _("[Dekiru] Class changed: %(title)s, now %(when)s. Ref %(ref)s. Details: %(url)s"),
     Kind.AFTER_SESSION: _("[Dekiru] Thank you for coming to %(title)s. More classes: %(url)s"),
     Kind.RESENT: _("[Dekiru] Your booking: %(title)s %(when)s. Ref %(ref)s. Details: %(url)s"),
+    # The link is the follow-up form's (message.context["follow_up_url"], set by the outreach app).
+    Kind.FOLLOW_UP: _("[Dekiru] A month after %(title)s: have you tried it on your own? Ref %(ref)s. %(url)s"),
 }
 
 # GSM 03.38: the basic set (one septet) and the extension table (two septets: escape + character).
@@ -78,6 +80,8 @@ def render_sms(message: OutgoingMessage, *, now: datetime | None = None) -> str:
     with translation.override(message.language or settings.LANGUAGE_CODE):
         if message.kind == Kind.AFTER_SESSION:
             url = absolute(reverse("courses:session_list"))
+        elif message.kind == Kind.FOLLOW_UP and message.context.get("follow_up_url"):
+            url = message.context["follow_up_url"]
         else:
             url = absolute(short_links.short_path(registration) or registration.get_manage_url())
         params = {"when": short_when(session.starts_at), "ref": registration.reference_display, "url": url,

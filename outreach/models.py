@@ -163,6 +163,128 @@ class SkillScore(models.Model):
         return f"{self.item.number}: {self.score}"
 
 
+class FollowUpTask(models.Model):
+    """One question of the follow-up a month after the class (追跡調査): "have you since done this on your own?".
+    Data (outreach/migrations/0009_follow_up.py loads the usual five); `related_items` are the can-do items whose
+    "before" answers the report compares with (outreach.followups: the change from before the class)."""
+
+    slug = models.SlugField(_("code"), max_length=40, unique=True)
+    number = models.PositiveSmallIntegerField(_("order"), unique=True)
+    text = models.CharField(_("question"), max_length=200)
+    text_en = models.CharField(_("question (English)"), max_length=200, blank=True)
+    related_items = models.ManyToManyField(SkillItem, blank=True, related_name="follow_up_tasks",
+                                           verbose_name=_("related can-do items"),
+                                           help_text=_("The can-do items whose answers before the class this "
+                                                       "question is compared with."))
+    active = models.BooleanField(_("asked"), default=True, help_text=_("Only the questions asked are on the form."))
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = _("follow-up question")
+        verbose_name_plural = _("follow-up questions")
+
+    def __str__(self):
+        return f"{self.number}. {localized(self, 'text')}"
+
+
+class FollowUp(models.Model):
+    """The answers of one registration's follow-up, by the resident's link, the tablet or a paper sheet (or a call)."""
+
+    class Source(models.TextChoices):
+        ONLINE = "online", _("Online, by the resident")
+        TABLET = "tablet", _("Tablet, by the resident")
+        PAPER = "paper", _("Typed in from paper")
+        PHONE = "phone", _("Asked by phone")
+
+    registration = models.OneToOneField("courses.Registration", on_delete=models.PROTECT,
+                                        related_name="follow_up", verbose_name=_("registration"))
+    source = models.CharField(_("entered"), max_length=10, choices=Source.choices)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("entered by"))
+    submitted_at = models.DateTimeField(_("submitted at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["registration"]
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+
+    def __str__(self):
+        return f"{self.registration_id} {self.get_source_display()}"
+
+
+class FollowUpAnswer(models.Model):
+    """One answer of a follow-up."""
+
+    class Answer(models.TextChoices):
+        YES = "yes", _("Yes, on my own")
+        WITH_HELP = "with_help", _("Yes, with help")
+        NOT_YET = "not_yet", _("Not yet")
+        NO_NEED = "no_need", _("I have no need to")
+
+    follow_up = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="answers",
+                                  verbose_name=_("follow-up"))
+    task = models.ForeignKey(FollowUpTask, on_delete=models.PROTECT, related_name="answers",
+                             verbose_name=_("question"))
+    answer = models.CharField(_("answer"), max_length=10, choices=Answer.choices)
+
+    class Meta:
+        ordering = ["follow_up", "task__number"]
+        verbose_name = _("follow-up answer")
+        verbose_name_plural = _("follow-up answers")
+        constraints = [
+            models.UniqueConstraint(fields=["follow_up", "task"], name="one_follow_up_answer_per_task"),
+            models.CheckConstraint(condition=models.Q(answer__in=["yes", "with_help", "not_yet", "no_need"]),
+                                   name="follow_up_answer_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.task.number}: {self.answer}"
+
+
+class Framework(models.Model):
+    """A published skills framework the reports speak the language of: the national digital-support programme's
+    standard curriculum (デジタル活用支援推進事業) and the UK Essential Digital Skills framework. Data staff edit."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=300, blank=True,
+                              help_text=_("Who publishes it, and which version the themes follow."))
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("skills framework")
+        verbose_name_plural = _("skills frameworks")
+
+    def __str__(self):
+        return localized(self, "name")
+
+
+class FrameworkTheme(models.Model):
+    """One theme of a framework, and the can-do items and follow-up questions mapped onto it (several each)."""
+
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="themes",
+                                  verbose_name=_("framework"))
+    code = models.SlugField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+    skill_items = models.ManyToManyField(SkillItem, blank=True, related_name="framework_themes",
+                                         verbose_name=_("can-do items"))
+    follow_up_tasks = models.ManyToManyField(FollowUpTask, blank=True, related_name="framework_themes",
+                                             verbose_name=_("follow-up questions"))
+
+    class Meta:
+        ordering = ["framework__sort_order", "sort_order", "code"]
+        verbose_name = _("framework theme")
+        verbose_name_plural = _("framework themes")
+        constraints = [models.UniqueConstraint(fields=["framework", "code"], name="one_theme_code_per_framework")]
+
+    def __str__(self):
+        return f"{self.framework}: {localized(self, 'name')}"
+
+
 class PopulationFigure(models.Model):
     """Residents of one ward in one age band in one year (census or resident register), imported by city staff."""
 

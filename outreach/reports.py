@@ -37,7 +37,7 @@ from cms.csv_safety import escape_csv_cell
 from cms.i18n import localized
 from courses.admin.sessions import user_label
 from courses.models import Registration, Session, SessionStaff
-from outreach import bands, data_quality, metrics, summaries
+from outreach import bands, data_quality, followups, metrics, summaries
 from outreach.dashboard import Dashboard, skills_matrix
 from partners.models import Partner
 
@@ -441,6 +441,12 @@ class AnnualReport:
     def foundation(self) -> tuple[float | None, int]:
         """The share (%) of post assessments "on my own" on every foundation item, and how many answered one."""
         return metrics.foundation_on_my_own(self.filters)
+
+    @cached_property
+    def outcomes(self) -> followups.Outcomes:
+        """The follow-up a month later: response rate, doing it on their own, the change from before the class and
+        the figures by each framework's themes (outreach.followups, where they are defined)."""
+        return followups.outcomes(self.filters)
 
 
 def annual_report(filters: metrics.Filters, *, today: dt.date | None = None,

@@ -1,15 +1,18 @@
 """Wires the outreach admin into Wagtail: one "Outreach" menu section whose items the outreach modules register
 with the `register_outreach_menu_item` hook, and the modules that register their own views and hooks."""
 
+from django import forms
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import Menu, SubmenuMenuItem
+from wagtail.admin.panels import FieldPanel
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from cms.models import FooterLink
+from outreach import followup_admin
 from outreach.admin import assessments as assessment_admin
 from outreach.admin import consultations as consultation_admin
 from outreach.admin import dashboard as dashboard_admin
@@ -17,7 +20,8 @@ from outreach.admin import planning as planning_admin
 from outreach.admin import reference as reference_admin
 from outreach.admin import reports as report_admin
 from outreach.assessment_tokens import add_check_links
-from outreach.models import ConsultationTopic, SkillItem
+from outreach.followup_personal_data import follow_ups_section
+from outreach.models import ConsultationTopic, FollowUpTask, Framework, FrameworkTheme, SkillItem
 from outreach.personal_data import self_assessments_section
 
 outreach_menu = Menu(register_hook_name="register_outreach_menu_item", construct_hook_name="construct_outreach_menu")
@@ -58,6 +62,7 @@ class ConsultationTopicViewSet(SnippetViewSet):
 hooks.register("construct_message_context", add_check_links)
 # A participant's self-assessments in their personal-data view and export (courses.data_requests).
 hooks.register("personal_data_sections", self_assessments_section)
+hooks.register("personal_data_sections", follow_ups_section)
 
 # The admin pages: URLs, the Outreach menu's items, the dashboard panel and the audit-log actions.
 hooks.register("register_outreach_menu_item", assessment_admin.register_assessment_menu_item)
@@ -82,5 +87,45 @@ hooks.register("register_outreach_menu_item", report_admin.register_partner_repo
 hooks.register("register_admin_urls", report_admin.register_report_urls)
 hooks.register("register_log_actions", report_admin.register_report_log_actions)
 
+
+class FollowUpTaskViewSet(SnippetViewSet):
+    """The follow-up questions (a month after the class): reworded, switched off or related to can-do items by
+    staff. A question with answers cannot be deleted (its answers keep it); switch it off instead."""
+
+    model = FollowUpTask
+    icon = "help"
+    list_display = ["number", "text", "text_en", "active"]
+    list_filter = ["active"]
+    panels = [FieldPanel("number"), FieldPanel("slug"), FieldPanel("text"), FieldPanel("text_en"),
+              FieldPanel("related_items", widget=forms.CheckboxSelectMultiple), FieldPanel("active")]
+
+
+class FrameworkViewSet(SnippetViewSet):
+    model = Framework
+    icon = "list-ul"
+    list_display = ["name", "name_en", "code", "sort_order"]
+
+
+class FrameworkThemeViewSet(SnippetViewSet):
+    """The mapping of the can-do items and follow-up questions onto each framework's themes: data staff edit, which
+    the annual report's framework section reads (outreach.followups.framework_report)."""
+
+    model = FrameworkTheme
+    icon = "list-ul"
+    list_display = ["name", "name_en", "framework", "sort_order"]
+    list_filter = ["framework"]
+    panels = [FieldPanel("framework"), FieldPanel("code"), FieldPanel("name"), FieldPanel("name_en"),
+              FieldPanel("sort_order"), FieldPanel("skill_items", widget=forms.CheckboxSelectMultiple),
+              FieldPanel("follow_up_tasks", widget=forms.CheckboxSelectMultiple)]
+
+
+# The follow-up a month after the class: staff entry (paper, phone, tablet) and its audit-log actions.
+hooks.register("register_outreach_menu_item", followup_admin.register_follow_up_menu_item)
+hooks.register("register_admin_urls", followup_admin.register_follow_up_urls)
+hooks.register("register_log_actions", followup_admin.register_follow_up_log_actions)
+
 register_snippet(SkillItemViewSet)
 register_snippet(ConsultationTopicViewSet)
+register_snippet(FollowUpTaskViewSet)
+register_snippet(FrameworkViewSet)
+register_snippet(FrameworkThemeViewSet)

@@ -99,9 +99,11 @@ def _rows_of_data_migrations(request):
 
     from django.apps import apps
 
-    from outreach.models import ConsultationTopic, SkillItem
+    from outreach.models import ConsultationTopic, FollowUpTask, SkillItem
 
     if not SkillItem.objects.exists():
         importlib.import_module("outreach.migrations.0002_load_skill_items").load(apps, None)
     if not ConsultationTopic.objects.exists():
         importlib.import_module("outreach.migrations.0004_load_consultation_topics").load(apps, None)
+    if not FollowUpTask.objects.exists():
+        importlib.import_module("outreach.migrations.0009_follow_up").load(apps, None)

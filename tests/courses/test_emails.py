@@ -28,6 +28,7 @@ STATES = {
     Kind.SESSION_MOVED: Status.CONFIRMED,
     Kind.AFTER_SESSION: Status.ATTENDED,
     Kind.RESENT: Status.CONFIRMED,
+    Kind.FOLLOW_UP: Status.ATTENDED,
 }
 
 # A phrase each message must say, in Japanese and in English.
@@ -41,6 +42,7 @@ SAYS = {
     Kind.SESSION_MOVED: ("変更前", "Before:"),
     Kind.AFTER_SESSION: ("ご参加いただき、ありがとうございました", "Thank you for coming"),
     Kind.RESENT: ("もう一度", "once more"),
+    Kind.FOLLOW_UP: ("約1か月前に", "About a month ago"),
 }
 
 SUBJECT_STARTS = {
@@ -48,6 +50,7 @@ SUBJECT_STARTS = {
     Kind.REMINDER: "【開催のお知らせ】", Kind.CANCELLED_BY_RESIDENT: "【申込の取り消し】",
     Kind.SESSION_CANCELLED: "【中止のお知らせ】", Kind.SESSION_MOVED: "【日時・会場の変更】",
     Kind.AFTER_SESSION: "【ご参加ありがとうございました】", Kind.RESENT: "【申込内容の再送】",
+    Kind.FOLLOW_UP: "【その後のご様子をお聞かせください】",
 }
 
 
