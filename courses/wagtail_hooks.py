@@ -1,12 +1,15 @@
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.components import Component
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from cms.models import HomePageSection
-from courses import services
+from cms.roles import is_city_staff
+from courses import channel_budget, services
 from courses.admin import data_requests as data_request_admin
 from courses.admin import series as series_views
 from courses.admin.message_log import messages_viewset
@@ -46,6 +49,8 @@ def register_course_log_actions(actions):
                             _("Future sessions of the series changed"))
     actions.register_action("courses.series.cancelled", _("Future sessions of the series cancelled"),
                             _("Future sessions of the series cancelled"))
+    actions.register_action(channel_budget.AUDIT_ACTION, _("Monthly cap of a message channel reached"),
+                            _("Monthly cap of a message channel reached"))
 
 
 @hooks.register("home_page_sections", order=10)
@@ -145,3 +150,26 @@ def register_session_viewset():
 def register_session_log_actions(actions):
     actions.register_action(EMERGENCY_LOG_ACTION, _("Emergency cancellation of sessions"),
                             _("Emergency cancellation of sessions"))
+
+
+class ChannelUsagePanel(Component):
+    """City staff see this month's SMS and LINE use and cost against their budgets on the admin home, with a warning
+    when a cap is reached or nearly reached (courses.channel_budget)."""
+
+    name = "dekiru_channel_usage"
+    order = 55
+
+    def __init__(self, request):
+        self.request = request
+
+    def render_html(self, parent_context=None):
+        return render_to_string("courses/admin/_channel_usage.html", channel_budget.usage_panel_context(),
+                                request=self.request)
+
+
+@hooks.register("construct_homepage_panels")
+def add_channel_usage_panel(request, panels):
+    """City staff who may read the message log (the costs are the city's: partner staff do not see them)."""
+    user = request.user
+    if user.is_active and user.has_perm("courses.view_outgoingmessage") and is_city_staff(user):
+        panels.append(ChannelUsagePanel(request))

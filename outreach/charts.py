@@ -22,11 +22,12 @@ import matplotlib
 import matplotlib_fontja  # noqa: F401  (registers IPAexGothic with matplotlib's font manager on import)
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from outreach import metrics
+from outreach import metrics, suppression
 from outreach.models import SkillScore
 
 # Process-wide output settings, set once on import, never per request: SVG keeps text as <text> (searchable,
@@ -479,3 +480,70 @@ def divide_gap_alt(rows: Sequence[metrics.GapRow]) -> str:
         _("%(year)s ages 13–59 %(younger)s%%, 70 and over %(older)s%%, gap %(gap)s points") % {
             "year": row.year, "younger": number(row.younger, 1), "older": number(row.older, 1),
             "gap": number(row.gap, 1)} for row in rows)}
+
+
+# --- Channel mix: how residents can be reached, by age band ---------------------------------------------------
+
+# Colours and hatching per channel (told apart without colour too); "call only" is the figure the city watches.
+CHANNEL_STYLES = {"line": (GREEN, None), "email": (BLUE, ".."), "sms": (ORANGE, "xx"), "call": (VERMILLION, "//")}
+
+
+def _published(value) -> bool:
+    return isinstance(value, int | float)
+
+
+def channel_mix(matrix: metrics.Matrix, fmt: str = "png") -> bytes:
+    """Residents per age band (bars), stacked by the best channel that reaches them. Only published figures are
+    drawn: a hidden (suppressed) cell is left out of its bar, and the bar is labelled with its total or the mark."""
+    figure = _figure()
+    rows = [(key, label) for key, label in matrix.rows if matrix.row_total(key)]
+    if not rows or not matrix.grand_total:
+        _empty(figure, matrix.title)
+        return _save(figure, fmt)
+    axes = _axes(figure, matrix.title)
+    positions = range(len(rows))
+    bottoms = [0.0] * len(rows)
+    for key, label in matrix.columns:
+        values = [matrix.value(row, key) for row, _label in rows]
+        heights = [value if _published(value) else 0 for value in values]
+        colour, hatch = CHANNEL_STYLES.get(key, (GREY, None))
+        axes.bar(positions, heights, bottom=bottoms, color=colour, edgecolor="white", linewidth=0.6,
+                 hatch=hatch, label=_plain(label))
+        bottoms = [bottom + height for bottom, height in zip(bottoms, heights, strict=True)]
+    for position, (row, _label), top in zip(positions, rows, bottoms, strict=True):
+        total = matrix.row_total(row)
+        axes.annotate(number(total) if _published(total) else str(total), (position, top), xytext=(0, 2),
+                      textcoords="offset points", ha="center", va="bottom", fontsize=NOTE_SIZE, color=TEXT_COLOUR,
+                      fontfamily=FONT_FAMILY)
+    axes.set_xticks(list(positions), [_plain(label) for _key, label in rows])
+    axes.yaxis.grid(True, color=GRID_COLOUR)
+    axes.set_axisbelow(True)
+    axes.set_ylim(0, max(bottoms) * 1.15 or 1)
+    _label_axes(axes, x=matrix.row_heading, y=pgettext("channel mix", "Residents"))
+    _legend(axes, reverse=True)
+    return _save(figure, fmt)
+
+
+def channel_mix_alt(matrix: metrics.Matrix) -> str:
+    """E.g. "Residents by the best channel that reaches them, 240 in all. 75 and over: LINE 12, E-mail X, SMS 15,
+    Call only 40. … X: fewer than 10 people, not shown." (the numbers of the table, hidden ones as the mark)."""
+    total = matrix.grand_total
+    if not total:
+        return _("%(title)s: no residents for these filters.") % {"title": matrix.title}
+
+    def shown(value):
+        return number(value) if _published(value) else str(value)
+
+    parts = []
+    for row, label in matrix.rows:
+        if not matrix.row_total(row):
+            continue
+        cells = _list(f"{column_label} {shown(matrix.value(row, column))}" for column, column_label in matrix.columns)
+        parts.append(f"{label}: {cells}")
+    text = _("%(title)s, %(total)s in all. %(rows)s.") % {
+        "title": matrix.title, "total": shown(total), "rows": _("; ").join(parts)}
+    hidden = getattr(matrix, "hidden", None)
+    if hidden:
+        text += " " + _("X: a figure of fewer than %(n)s people, or one that would reveal it, is not shown.") % {
+            "n": suppression.threshold()}
+    return text

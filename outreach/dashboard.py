@@ -9,6 +9,8 @@
   registration, attendance, consultation, self-assessment or reference figure gives new charts at once, and an
   unchanged request is served from the cache without drawing anything.
 - `table_csv()`, `table_xlsx()`, `export_filename()`: the downloads (pure functions: a table in, bytes out).
+- `channel_mix()`: how the residents of the filters can be reached (LINE / e-mail / SMS / call only) by age band,
+  in one query, small counts suppressed (outreach.suppression).
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Case, Count, Exists, IntegerField, Min, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Concat, Lower, Substr
 from django.utils import timezone
 from django.utils.dates import MONTHS
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext as _
 
 from cms.csv_safety import escape_csv_cell
-from outreach import bands, charts, data_quality, metrics
+from courses.models import Participant, Registration, UndeliverableContact
+from outreach import bands, charts, data_quality, metrics, suppression
 from outreach.filters import querystring
 
 # How long a drawn chart is kept. The data version already changes with every new or changed row it can see; the
@@ -40,7 +45,7 @@ from outreach.filters import querystring
 # (the elapsed share of the year, the months already started) is in the version itself.
 CHART_CACHE_SECONDS = getattr(settings, "OUTREACH_CHART_CACHE_SECONDS", 60 * 60)
 # Bump when the look of the charts changes, so that cached images drawn the old way are not served.
-CHARTS_REVISION = 2  # 2: reach rounded half up, in 65–74 / 75+ by default
+CHARTS_REVISION = 3  # 2: reach rounded half up, in 65–74 / 75+ by default; 3: the channel mix
 # The monthly trend compares the chosen fiscal year with the ones before it.
 MONTHLY_YEARS = 3
 
@@ -61,6 +66,8 @@ FINGERPRINT = [
     ("outreach.PopulationFigure", [("COUNT", "id"), ("MAX", "id"), ("SUM", "population")]),
     ("outreach.InternetUsageRate", [("COUNT", "id"), ("MAX", "id"), ("SUM", "rate")]),
     ("outreach.KpiTarget", [("COUNT", "id"), ("MAX", "id"), ("SUM", "target")]),
+    # The channel mix: a contact reported undeliverable moves a resident to the next channel.
+    ("courses.UndeliverableContact", [("COUNT", "id"), ("MAX", "id")]),
 ]
 # Many-to-many links that move figures: a course's topics, a consultation's topics.
 FINGERPRINT_LINKS = [("courses.CoursePage", "topics"), ("outreach.Consultation", "topics")]
@@ -190,6 +197,10 @@ class Dashboard:
     @cached_property
     def gap(self) -> list[metrics.GapRow]:
         return metrics.divide_gap()
+
+    @cached_property
+    def channel_mix(self) -> metrics.Matrix:
+        return channel_mix(self.filters, rollup=self.reach_rollup)
 
     @cached_property
     def defaulted_ages(self) -> list[data_quality.DefaultedAgeNote]:
@@ -326,6 +337,7 @@ TABLES: dict[str, TableSpec] = {
     "consultations-band": TableSpec(lambda board: count_matrix(
         _("Consultations by age band"), _("Age band"), board.consultations.by_band), consultations=True),
     "gap": TableSpec(lambda board: gap_matrix(board.gap)),
+    "channel-mix": TableSpec(lambda board: board.channel_mix),
 }
 
 
@@ -366,6 +378,8 @@ CHARTS: dict[str, ChartSpec] = {
                         lambda data, fmt, board: charts.skills_before_after(data, fmt), charts.skills_alt),
     "gap": ChartSpec("gap", lambda board: board.gap, lambda data, fmt, board: charts.divide_gap(data, fmt),
                      charts.divide_gap_alt),
+    "channel-mix": ChartSpec("channel-mix", lambda board: board.channel_mix,
+                             lambda data, fmt, board: charts.channel_mix(data, fmt), charts.channel_mix_alt),
 }
 
 
@@ -377,6 +391,112 @@ def chart_bytes(name: str, fmt: str, board: Dashboard, *, version: str) -> bytes
         content = CHARTS[name].render(board, fmt)
         cache.set(key, content, CHART_CACHE_SECONDS)
     return content
+
+
+# --- Channel mix: how the residents can be reached ------------------------------------------------------------
+
+# The channels in the order the mix ranks them (the best a resident has decides their column), and their labels.
+MIX_LINE, MIX_EMAIL, MIX_SMS, MIX_CALL = "line", "email", "sms", "call"
+MIX_CHANNELS = [(MIX_LINE, pgettext_lazy("channel mix", "LINE")), (MIX_EMAIL, pgettext_lazy("channel mix", "E-mail")),
+                (MIX_SMS, pgettext_lazy("channel mix", "SMS")), (MIX_CALL, pgettext_lazy("channel mix", "Call only"))]
+MOBILE_REGEX = r"^0[789]0[0-9]{8}$"  # courses.recipients.MOBILE: the numbers that receive SMS (stored as digits)
+
+
+@dataclass
+class SuppressedMatrix(metrics.Matrix):
+    """A matrix of counts of people with totals, whose small counts are hidden (outreach.suppression): every cell and
+    total in `hidden` shows suppression.MARK, in the page, the chart and the downloads alike. The totals are those of
+    the real counts: a published total is exact, never the sum of the published cells."""
+
+    hidden: frozenset = frozenset()  # (row, column) keys; "total" for a totals row or column
+
+    def value(self, row: str, column: str):
+        return suppression.MARK if (row, column) in self.hidden else super().value(row, column)
+
+    def count(self, row: str, column: str) -> int:
+        """The real count behind a cell (for the chart's bars, which draw published cells only)."""
+        return self.values.get((row, column), 0)
+
+    def row_total(self, row: str):
+        if (row, "total") in self.hidden:
+            return suppression.MARK
+        return sum(self.count(row, column) for column, _label in self.columns)
+
+    def column_total(self, column: str):
+        if ("total", column) in self.hidden:
+            return suppression.MARK
+        return sum(self.count(row, column) for row, _label in self.rows)
+
+    @property
+    def grand_total(self):
+        if ("total", "total") in self.hidden:
+            return suppression.MARK
+        return sum(self.values.values())
+
+    def is_hidden(self, row: str, column: str) -> bool:
+        return (row, column) in self.hidden
+
+
+def _undeliverable(kind: str, address: str):
+    """The address in `address` (a field of the registration, through OuterRef) was reported undeliverable, written
+    as the outbox writes it or normalised (lower-case e-mail, a number in E.164: courses.outbox._contact)."""
+    if kind == UndeliverableContact.Kind.EMAIL:
+        forms = Q(address=OuterRef(address)) | Q(address=Lower(OuterRef(address)))
+    else:
+        forms = Q(address=OuterRef(address)) | Q(address=Concat(Value("+81"), Substr(OuterRef(address), 2)))
+    return Exists(UndeliverableContact.objects.filter(forms, kind=kind))
+
+
+def _channel_rank():
+    """The best channel a registration's messages can go by, as a rank (0 LINE, 1 e-mail, 2 SMS, 3 call only), for
+    whoever hears about it (courses.recipients.recipient_for): the participant when they have an e-mail address or
+    a phone number of their own, else the family member or carer who booked."""
+    own = Q(participant__email__gt="") | Q(participant__phone__gt="")
+    booker = ~own
+    Kind = UndeliverableContact.Kind
+    line = (own & Q(participant__line_user_id__gt="")) | (booker & Q(booker_line_user_id__gt=""))
+    email = ((own & Q(participant__email__gt="") & ~_undeliverable(Kind.EMAIL, "participant__email"))
+             | (booker & Q(booker_email__gt="") & ~_undeliverable(Kind.EMAIL, "booker_email")))
+    sms = Q(sms_consented_at__isnull=False) & (
+        (own & Q(participant__phone__regex=MOBILE_REGEX) & ~_undeliverable(Kind.PHONE, "participant__phone"))
+        | (booker & Q(booker_phone__regex=MOBILE_REGEX) & ~_undeliverable(Kind.PHONE, "booker_phone")))
+    return Case(When(line, then=Value(0)), When(email, then=Value(1)), When(sms, then=Value(2)), default=Value(3),
+                output_field=IntegerField())
+
+
+def channel_mix_counts(filters: metrics.Filters, *, rollup: str) -> dict[tuple[str, str], int]:
+    """{(age band, channel): residents}: each distinct participant with an active registration (confirmed,
+    waiting, attended or no-show) in the filters, once, under the best channel any of those registrations can
+    reach them by. One query (a correlated subquery per participant, grouped in the database)."""
+    best = (metrics.registrations(filters).filter(participant=OuterRef("pk"), status__in=Registration.ACTIVE)
+            .annotate(rank=_channel_rank()).order_by().values("participant")
+            .annotate(best=Min("rank")).values("best")[:1])
+    rows = (Participant.objects.annotate(best=Subquery(best, output_field=IntegerField()))
+            .filter(best__isnull=False).annotate(band=bands.rolled("age_band", rollup))
+            .order_by().values("band", "best").annotate(n=Count("pk")))
+    keys = [key for key, _label in MIX_CHANNELS]
+    return {(row["band"], keys[row["best"]]): row["n"] for row in rows}
+
+
+def channel_mix(filters: metrics.Filters, *, rollup: str) -> SuppressedMatrix:
+    """The channel mix as a table: age bands (rows, with "not given") × channels, with totals, small counts
+    suppressed like every published figure."""
+    counts = channel_mix_counts(filters, rollup=rollup)
+    rows = metrics.band_rows(rollup)
+    if filters.band_members is not None:
+        wanted = {bands.roll(member, rollup) for member in filters.band_members}
+        rows = [row for row in rows if row[0] in wanted]
+    columns = [(key, str(label)) for key, label in MIX_CHANNELS]
+    grid = [[counts.get((row, column), 0) for column, _label in columns] for row, _label in rows]
+    mask = suppression.suppress(grid) if grid else [[False]]
+    row_keys = [row for row, _label in rows] + ["total"]
+    column_keys = [column for column, _label in columns] + ["total"]
+    hidden = frozenset((row_keys[i], column_keys[j]) for i, line in enumerate(mask)
+                       for j, is_hidden in enumerate(line) if is_hidden)
+    return SuppressedMatrix(
+        title=str(_("Residents by the best channel that reaches them")), rows=rows, columns=columns,
+        values={cell: n for cell, n in counts.items() if n}, row_heading=str(_("Age band")),
+        total_column_label=str(_("All channels")), total_row_label=str(_("All ages")), hidden=hidden)
 
 
 # --- The home-page panel --------------------------------------------------------------------------------------

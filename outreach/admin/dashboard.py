@@ -21,7 +21,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
 from cms.audit import log
 from courses.spreadsheets import audit_target
-from outreach import bands, charts, dashboard, metrics
+from outreach import bands, charts, dashboard, followups, metrics, suppression
 from outreach.filters import filters_from_request, querystring, scope_for
 
 VIEW_PERMISSION = "outreach.view_dashboard"
@@ -90,11 +90,14 @@ class DashboardView(DashboardPermissionMixin, WagtailAdminTemplateMixin, View):
             reach_participants=table("reach-participants"), reach_residents=table("reach-residents"),
             skills=chart("skills"), consultations=board.consultations, consultation_tables=consultation_tables,
             show_consultations=board.show_consultations, is_partner_staff=filters.scope is not None,
-            gap=chart("gap"), defaulted_ages=board.defaulted_ages, query=query))
+            gap=chart("gap"), channel_mix=chart("channel-mix"), suppression_mark=suppression.MARK,
+            suppression_threshold=suppression.threshold(), defaulted_ages=board.defaulted_ages, query=query,
+            outcomes=followups.outcomes(filters)))
 
 
-# The tables drawn in the reach section: their figures follow ?reach_bands= (outreach.dashboard.reach_rollup).
-REACH_TABLES = {"reach", "reach-participants", "reach-residents"}
+# The tables drawn in the reach section: their figures follow ?reach_bands= (outreach.dashboard.reach_rollup), and so
+# does the channel mix (65–74 / 75+ by default: the city watches how many 75+ residents only a call reaches).
+REACH_TABLES = {"reach", "reach-participants", "reach-residents", "channel-mix"}
 REACH_VIEWS = [(bands.ELDERLY, gettext_lazy("Under 65 / 65–74 / 75+")), (bands.DETAIL, gettext_lazy("Every age band"))]
 
 
