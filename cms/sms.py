@@ -7,7 +7,9 @@ Both subclass cms.mail's errors, so the one send policy decides retries for ever
 
 Settings: DEKIRU_TWILIO_ACCOUNT_SID, DEKIRU_TWILIO_AUTH_TOKEN, DEKIRU_TWILIO_FROM (the sending number, E.164, or a
 Messaging Service SID "MG…"), DEKIRU_TWILIO_TIMEOUT (seconds, default 10), DEKIRU_TWILIO_BASE_URL (tests and
-proxies: where https://api.twilio.com is reached instead). Without the three credentials the channel is off
+proxies: where https://api.twilio.com is reached instead), DEKIRU_TWILIO_STATUS_CALLBACK (default on: every SMS asks
+Twilio to report its delivery to <DEKIRU_BASE_URL>/hooks/twilio/status, courses.delivery_events; off by itself
+when the site's address is a local one Twilio cannot reach). Without the three credentials the channel is off
 (`available()` is False and residents who chose SMS get the next channel), except where DEKIRU_SMS_BACKEND is
 "console" (by default whenever e-mail goes to the console, as in `make demo`): each SMS is printed to the terminal.
 Logs never carry numbers, texts or the token.
@@ -27,10 +29,14 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from cms.mail import PermanentMailError, TransientMailError
+from cms.sending import absolute, base_url
 
 logger = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
+# Where Twilio posts an SMS's delivery reports (courses.delivery_urls serves it), under the site's address.
+STATUS_CALLBACK_PATH = "/hooks/twilio/status"
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
 _REASON_MAX = 500
 
 # Twilio error codes that say this number cannot get an SMS from us: invalid number (21211), not a mobile number
@@ -90,6 +96,19 @@ def e164(number: str) -> str:
     return "+" + digits
 
 
+def status_callback_url() -> str:
+    """The StatusCallback every SMS carries: Twilio posts the delivery report there. "" when it is switched off
+    (DEKIRU_TWILIO_STATUS_CALLBACK) or the site's address is local (the demo, a developer's machine): Twilio could
+    not reach it, and its spec wants a real hostname."""
+    if not _setting("DEKIRU_TWILIO_STATUS_CALLBACK", True):
+        return ""
+    address = base_url()
+    host = address.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] if "://" in address else ""
+    if not host or host in _LOCAL_HOSTS or "_" in host:
+        return ""
+    return absolute(STATUS_CALLBACK_PATH)
+
+
 class _RoutedHttpClient(TwilioHttpClient):
     """The twilio client's own HTTP client (requests, one pooled session) sending to `base_url` instead of
     api.twilio.com: the fake server in tests, or a proxy."""
@@ -124,8 +143,11 @@ class TwilioSender:
         self.client = Client(self.account_sid, self.auth_token, http_client=self.http_client)
 
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> str:
-        """Send `body` to `to`; Twilio's message SID. Raises TransientSmsError / PermanentSmsError."""
+        """Send `body` to `to`; Twilio's message SID. Raises TransientSmsError / PermanentSmsError. Twilio reports
+        the delivery to `status_callback` (by default `status_callback_url()`; "" for none)."""
         options = {"to": e164(to), "body": body}
+        if status_callback is None:
+            status_callback = status_callback_url()
         if self.from_.startswith("MG"):
             options["messaging_service_sid"] = self.from_
         else:

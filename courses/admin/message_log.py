@@ -1,10 +1,13 @@
-"""Admin: the message log (every e-mail and call-list entry: who, what, status, attempts, last error, sent time,
-whether it may have gone twice (courses.outbox's duplicate windows, with a filter), with a retry for failed
-e-mails) and the call list (residents without e-mail, to be phoned with the text to read).
+"""Admin: the message log (every e-mail, SMS and call-list entry: who, what, status, attempts, last error, sent
+time, whether it may have gone twice (courses.outbox's duplicate windows, with a filter), what the provider reported
+afterwards (delivered, bounced, … from courses.delivery_events, with a filter, and whether the address is now
+marked undeliverable), with a retry for failed e-mails and SMS) and the call list (residents without e-mail, to be
+phoned with the text to read).
 
 Who sees what of the recipients is courses.privacy's table: city staff see every message (the full address if
 they look after people's records, masked for analysts); partner staff see only their own sessions' messages, with
-the recipient masked in the log. An error reported by the mail service is masked the same way. The call list shows
+the recipient masked in the log. An error reported by the mail service, and a delivery report, are masked the same
+way. The call list shows
 the name and phone number (calling is what it is for) to the roles that make the calls, and is closed to the
 others (analysts). Never the saved text of an e-mail: it holds the personal cancel link. Thin views: the actions
 are courses.outbox.retry and courses.outbox.mark_called, each logged.
@@ -13,6 +16,7 @@ are courses.outbox.retry and courses.outbox.mark_called, each logged.
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
@@ -24,8 +28,8 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.viewsets.base import ViewSet
 
 from cms.audit import log
-from courses import outbox, privacy
-from courses.models import OutgoingMessage
+from courses import channel_budget, outbox, privacy
+from courses.models import OutgoingMessage, UndeliverableContact
 from partners import permissions
 
 URL_NAMESPACE = "message_log"
@@ -51,6 +55,9 @@ class MessageFilterForm(forms.Form):
                              choices=[("", gettext_lazy("All")), *OutgoingMessage.Kind.choices])
     channel = forms.ChoiceField(label=gettext_lazy("Channel"), required=False,
                                 choices=[("", gettext_lazy("All")), *OutgoingMessage.Channel.choices])
+    delivery = forms.ChoiceField(label=gettext_lazy("Delivery"), required=False,
+                                 choices=[("", gettext_lazy("All")), ("none", gettext_lazy("Not reported")),
+                                          *OutgoingMessage.DeliveryStatus.choices])
     session = forms.IntegerField(label=gettext_lazy("Session number"), required=False, min_value=1)
     possibly_duplicate = forms.BooleanField(
         label=gettext_lazy("May have gone twice"), required=False,
@@ -64,6 +71,8 @@ class MessageFilterForm(forms.Form):
         for name in ("status", "kind", "channel"):
             if data[name]:
                 queryset = queryset.filter(**{name: data[name]})
+        if data["delivery"]:
+            queryset = queryset.filter(delivery_status="" if data["delivery"] == "none" else data["delivery"])
         if data["session"]:
             queryset = queryset.filter(session_id=data["session"])
         if data["possibly_duplicate"]:
@@ -99,7 +108,11 @@ class MessageLogView(PermissionMixin, WagtailAdminTemplateMixin, View):
         page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("p"))
         # Full addresses for city staff who look after people's records; masked for partner staff and analysts.
         show_full = privacy.can_see_message_addresses(request.user)
+        undeliverable = undeliverable_addresses(page)
         for message in page:
+            message.marked_undeliverable = (message.channel, message.recipient_address) in undeliverable
+            message.shown_delivery_detail = (message.delivery_detail if show_full
+                                             else privacy.masked_text(message.delivery_detail))
             message.shown_recipient = message.recipient_address if show_full else message.masked_recipient
             message.shown_error = message.last_error if show_full else privacy.masked_text(message.last_error)
             message.shown_uncertain_note = (message.uncertain_note if show_full
@@ -108,7 +121,25 @@ class MessageLogView(PermissionMixin, WagtailAdminTemplateMixin, View):
         query.pop("p", None)
         return self.render_to_response(self.get_context_data(
             form=form, page=page, query=query.urlencode(), can_retry=request.user.has_perm(CHANGE),
-            failed=OutgoingMessage.Status.FAILED))
+            failed=OutgoingMessage.Status.FAILED, **channel_budget.usage_panel_context_for(request.user)))
+
+
+def undeliverable_addresses(messages) -> set[tuple[str, str]]:
+    """(channel, address) of the messages' recipients marked undeliverable (courses.delivery_events): one query."""
+    Channel, Kind = OutgoingMessage.Channel, UndeliverableContact.Kind
+    emails = {m.to_email for m in messages if m.channel == Channel.EMAIL and m.to_email}
+    phones = {m.to_phone for m in messages if m.channel != Channel.EMAIL and m.to_phone}
+    if not emails and not phones:
+        return set()
+    rows = UndeliverableContact.objects.filter(
+        Q(kind=Kind.EMAIL, address__in=emails) | Q(kind=Kind.PHONE, address__in=phones)).values_list("kind", "address")
+    found = set()
+    for kind, address in rows:
+        if kind == Kind.EMAIL:
+            found.add((Channel.EMAIL, address))
+        else:
+            found.update({(Channel.SMS, address), (Channel.LINE, address), (Channel.PHONE, address)})
+    return found
 
 
 class RetryView(PermissionMixin, View):
