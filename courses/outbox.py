@@ -7,9 +7,12 @@ How a message travels
    (courses.tasks.send_message_task). Each logical message has a unique `key` ("reminder:reg=123:start=…"), so
    asking twice queues it once (INSERT … ON CONFLICT DO NOTHING, safe under concurrency). Nothing is rendered or
    sent in the request. The channel is chosen when the row is written (`channel_for`), in the stated order: the
-   resident's choice (Registration.notify_by) when it can be used → e-mail when there is an address → SMS to a
-   mobile number with consent, when SMS is on (cms.sms) → a phone-channel row (status `to_call`): the call list
-   staff work through (`mark_called`). LINE is a channel value for later and is never chosen yet.
+   resident's choice (Registration.notify_by) when it can be used → e-mail when there is an address → LINE when
+   whoever is told linked LINE (courses.recipients) and LINE is on (cms.line) → SMS to a mobile number with
+   consent, when SMS is on (cms.sms) → a phone-channel row (status `to_call`): the call list staff work through
+   (`mark_called`). A channel whose monthly cap is reached (courses.channel_budget) is skipped, and so is a contact
+   a provider reported undeliverable (UndeliverableContact: that e-mail address gets no e-mail, that number no
+   SMS), looked up once per batch of messages (`queue_messages`), not per message.
 2. A worker claims a due message: a row lock (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises
    writers, and the claim itself is a conditional UPDATE pending → sending, so it is safe without the lock too),
    a lease (`lease_expires_at`, `claimed_by`), committed before anything is sent.
@@ -17,18 +20,27 @@ How a message travels
    already started → `cancelled`, not sent), renders it in the resident's language (courses.emails) from the
    current data, and sends it through Django's e-mail API with the configured backend (cms.mail.SendGridBackend
    in production, whose every request has a timeout), or an SMS (courses.sms_texts, at most two segments)
-   through cms.sms (the twilio client, or the console in the demo).
+   through cms.sms (the twilio client, or the console in the demo), or a LINE push (courses.line_texts) through
+   cms.line (line-bot-sdk, or the console in the demo) with an `X-Line-Retry-Key` derived from the row
+   (`line_retry_key`). What an SMS or a push costs is recorded in `units` (SMS segments, LINE messages).
 4. The outcome is recorded at once in its own short statement: `sent` with SendGrid's X-Message-Id; a transient
    failure (429, 5xx, timeout, connection) → `pending` again with exponential backoff and full jitter, never
    sooner than a Retry-After, and a task deferred to that time; after `DEKIRU_MAIL_MAX_ATTEMPTS` or on a
-   permanent failure (other 4xx, invalid address) → `failed` with the reason, for staff. An SMS that fails for
-   good (an invalid or landline number: Twilio 21211, 21614…, SMS switched off, or out of attempts) is `failed`
-   and, in the same transaction, continues as a new row on the next channel (`fall_back`: e-mail if there is an
-   address, else the call list), `fallback_of` the failed one, so the log shows every attempt per channel.
+   permanent failure (other 4xx, invalid address) → `failed` with the reason, for staff. An SMS or a LINE message
+   that fails for good (an invalid or landline number: Twilio 21211, 21614…; a LINE user id LINE refuses (400:
+   invalid, or the resident blocked the account); LINE's monthly limit; the channel switched off or its cap
+   reached; or out of attempts) is `failed` and, in the same transaction, continues as a new row on the next
+   channel (`next_channel`: after LINE, e-mail if there is an address, else SMS to a consented mobile, else the
+   call list; after SMS, e-mail, else the call list), `fallback_of` the failed one, so the log shows every attempt
+   per channel.
 5. A periodic sweeper (`manage.py sweep_outbox`) returns messages whose lease expired (the worker died) to the
    queue, and queues a drain task when due messages are waiting longer than they should (their task was lost,
    the worker was down, a retry time has come) — django-tasks-db does not re-run a task left running by a dead
    worker, so the outbox has this sweeper of its own.
+6. Delivery reports (courses.delivery_events): SendGrid's Event Webhook and Twilio's status callback set
+   `delivery_status`; a hard bounce, a spam report or a number that cannot get SMS writes an
+   UndeliverableContact, and an undelivered message continues on the next channel as `_fall_back` does
+   (key "<key>:via=<channel>", `fallback_of`), in the transaction of the report.
 
 Duplicates: the windows that remain
 -----------------------------------
@@ -55,6 +67,14 @@ staff retry leaves them, and the message log shows such messages, with a filter 
    `SENDGRID_TIMEOUT`, and the sweeper records the release as in 2.
 4. Staff's "send again" of a failed message after uncertain attempts: the log shows the note beside the button.
 
+LINE has an idempotency key, and so no window within 24 hours. Every push carries `X-Line-Retry-Key`, a UUID
+derived from the outbox row (uuid5 over its id and key: the same for every attempt of that row, different for any
+other row, including the row a fallback creates). LINE accepts a key once and answers a repeated one, for 24 hours,
+with 409 and the accepted request's id, which is recorded as the success it is (`provider_message_id`): a retry after
+windows 1-3 above does not reach the resident a second time. The uncertain attempt is still recorded (the note says
+what happened; the 409 proves the first attempt went out, once). Beyond 24 hours LINE forgets the key, and a LINE
+message retried that late (a long backoff, a staff retry the next day) has windows 1-4 like the other channels.
+
 Phone calls have no window: marking a call done is a conditional UPDATE (to_call → called).
 """
 
@@ -62,6 +82,7 @@ import logging
 import os
 import secrets
 import socket
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -74,14 +95,15 @@ from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from cms import sms
-from cms.sending import lease_time, max_attempts, retry_delay, try_send
-from courses import emails, sms_texts, tasks
-from courses.models import OutgoingMessage, Registration, Session
-from courses.recipients import Recipient, recipient_for
+from cms import line, sms
+from cms.sending import SendFailure, lease_time, max_attempts, retry_delay, try_send
+from courses import channel_budget, emails, line_texts, sms_texts, tasks
+from courses.models import OutgoingMessage, Registration, Session, UndeliverableContact
+from courses.recipients import Recipient, is_mobile, recipient_for
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +111,9 @@ Kind, Status, Channel = OutgoingMessage.Kind, OutgoingMessage.Status, OutgoingMe
 
 # Messages not yet sent or called: what a change of plan may still withdraw.
 CANCELLABLE = (Status.PENDING, Status.TO_CALL)
+
+# The namespace of the LINE retry keys (`line_retry_key`): fixed, so a row's key is the same in every process.
+LINE_RETRY_NAMESPACE = uuid.UUID("5f0c2b8e-6a57-4c1e-9d0e-3b1f4a7c2d19")
 
 
 def _setting(name: str, default):
@@ -159,26 +184,77 @@ def local_iso(value: datetime) -> str:
     return timezone.localtime(value).isoformat(timespec="minutes")
 
 
-def can_sms(registration: Registration, recipient: Recipient) -> bool:
-    """SMS is possible: a mobile number (070/080/090), the consent recorded, and the SMS channel on (cms.sms)."""
-    return recipient.mobile and registration.sms_consented_at is not None and sms.available()
+def over_cap(channel: str, *, now: datetime | None = None) -> bool:
+    """This month's budget or quota of the channel is used up (courses.channel_budget): it is skipped."""
+    return channel_budget.over_cap(channel, now=now)
 
 
-def channel_for(registration: Registration, recipient: Recipient, *, call: bool = False) -> str:
-    """The channel a message goes by, in the stated order: the resident's choice (Registration.notify_by) when it
-    can be used → e-mail when there is an address → SMS to a mobile number with consent, if SMS is on → the call
-    list. A booking made before the question was asked (notify_by null) starts at e-mail. LINE is not offered
-    yet: never chosen here."""
+# An undeliverable contact as `undeliverable_contacts` returns it: (kind, normalised address).
+def _contact(kind: str, address: str) -> tuple[str, str]:
+    if kind == UndeliverableContact.Kind.PHONE:
+        return kind, sms.e164(address) if address else ""
+    return kind, (address or "").strip().lower()
+
+
+def undeliverable_contacts(*, emails_: Iterable[str] = (), phones: Iterable[str] = ()) -> frozenset:
+    """The given e-mail addresses and phone numbers a provider reported undeliverable, as (kind, address) pairs
+    (`_contact`): one query, whatever the number of addresses (none when there is nothing to look up). A number
+    matches however it was written (09012345678 or +819012345678)."""
+    emails_ = {address for address in emails_ if address}
+    phones = {number for number in phones if number}
+    if not emails_ and not phones:
+        return frozenset()
+    Kind_ = UndeliverableContact.Kind
+    email_forms = {address.strip().lower() for address in emails_}
+    phone_forms = phones | {sms.e164(number) for number in phones} | {
+        "".join(ch for ch in number if ch.isdigit()) for number in phones}
+    rows = UndeliverableContact.objects.alias(address_lower=Lower("address")).filter(
+        Q(kind=Kind_.EMAIL, address_lower__in=email_forms) | Q(kind=Kind_.PHONE, address__in=phone_forms),
+    ).values_list("kind", "address")
+    return frozenset(_contact(kind, address) for kind, address in rows)
+
+
+def can_email(recipient: Recipient, *, undeliverable: frozenset = frozenset()) -> bool:
+    return bool(recipient.email) and _contact(UndeliverableContact.Kind.EMAIL, recipient.email) not in undeliverable
+
+
+def can_sms(registration: Registration, recipient: Recipient, *, undeliverable: frozenset = frozenset(),
+            now: datetime | None = None) -> bool:
+    """SMS is possible: a mobile number (070/080/090) not reported undeliverable, the consent recorded, and the SMS
+    channel on (cms.sms) and within its monthly budget."""
+    return (recipient.mobile and registration.sms_consented_at is not None and sms.available()
+            and _contact(UndeliverableContact.Kind.PHONE, recipient.phone) not in undeliverable
+            and not over_cap(Channel.SMS, now=now))
+
+
+def can_line(recipient: Recipient, *, now: datetime | None = None) -> bool:
+    """LINE is possible: whoever is told linked LINE, and the LINE channel is on (cms.line) and within its monthly
+    quota."""
+    return bool(recipient.line_user_id) and line.available() and not over_cap(Channel.LINE, now=now)
+
+
+def channel_for(registration: Registration, recipient: Recipient, *, call: bool = False,
+                undeliverable: frozenset = frozenset(), now: datetime | None = None) -> str:
+    """The channel a message goes by, in the stated order: the resident's choice (Registration.notify_by: e-mail,
+    LINE, SMS or a call) when it can be used → e-mail when there is an address → LINE when whoever is told linked
+    LINE → SMS to a mobile number with consent → the call list. A channel that is off or whose monthly cap is
+    reached is skipped, and so is a contact in `undeliverable` (`undeliverable_contacts`). A booking made before the
+    question was asked (notify_by null) starts at e-mail."""
     NotifyBy = Registration.NotifyBy
     if call:
         return Channel.PHONE
-    if registration.notify_by == NotifyBy.CALL and recipient.phone:
+    choice = registration.notify_by
+    if choice == NotifyBy.CALL and recipient.phone:
         return Channel.PHONE
-    if registration.notify_by == NotifyBy.SMS and can_sms(registration, recipient):
+    if choice == NotifyBy.LINE and can_line(recipient, now=now):
+        return Channel.LINE
+    if choice == NotifyBy.SMS and can_sms(registration, recipient, undeliverable=undeliverable, now=now):
         return Channel.SMS
-    if recipient.email:
+    if can_email(recipient, undeliverable=undeliverable):
         return Channel.EMAIL
-    if can_sms(registration, recipient):
+    if can_line(recipient, now=now):
+        return Channel.LINE
+    if can_sms(registration, recipient, undeliverable=undeliverable, now=now):
         return Channel.SMS
     return Channel.PHONE
 
@@ -187,9 +263,10 @@ def build_message(kind: str, registration: Registration, *, session: Session | N
                   context: dict | None = None, send_after: datetime | None = None,
                   now: datetime | None = None, call: bool = False) -> OutgoingMessage | None:
     """An unsaved message to whoever hears about `registration` (courses.recipients.recipient_for), on the channel
-    `channel_for` picks: e-mail or SMS (sent by the worker), or the call list. None when nobody can be reached.
-    `call`: on the call list whatever else there is (None without a phone number). Reads nothing from the database
-    beyond the registration's participant."""
+    `channel_for` picks: e-mail, LINE or SMS (sent by the worker), or the call list. None when nobody can be
+    reached. `call`: on the call list whatever else there is (None without a phone number). Reads nothing from the
+    database beyond the registration's participant (and a channel's monthly use when a cap is set): undeliverable
+    contacts are looked up for the whole batch when it is queued (`queue_messages`)."""
     recipient = recipient_for(registration)
     if recipient is None:
         logger.warning("no contact for registration %s: %s message not queued", registration.pk, kind)
@@ -197,23 +274,61 @@ def build_message(kind: str, registration: Registration, *, session: Session | N
     if call and not recipient.phone:
         return None
     when = send_after or now or timezone.now()
-    channel = channel_for(registration, recipient, call=call)
-    return OutgoingMessage(
+    channel = channel_for(registration, recipient, call=call, now=now)
+    message = OutgoingMessage(
         key=key or message_key(kind, registration), kind=kind, channel=channel,
         status=Status.TO_CALL if channel == Channel.PHONE else Status.PENDING,
         registration=registration, session_id=session.pk if session is not None else registration.session_id,
         language=registration.participant.language or settings.LANGUAGE_CODE,
-        to_name=recipient.name, to_email=recipient.email, to_phone=recipient.phone, to_booker=recipient.is_booker,
+        to_name=recipient.name, to_email=recipient.email, to_phone=recipient.phone,
+        to_line=recipient.line_user_id if channel == Channel.LINE else "", to_booker=recipient.is_booker,
         context=context or {}, send_after=when, next_attempt_at=when)
+    # For queue_messages: how to choose again once the batch's undeliverable contacts are known.
+    message._outbox_choice = (recipient, call, now)
+    return message
+
+
+def _avoid_undeliverable(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
+    """Choose the channel again for the messages of a batch built by `build_message` whose e-mail address or mobile
+    number a provider reported undeliverable: one query for the whole batch (none when no message goes by e-mail or
+    SMS). A message moved onto the call list is dropped when the batch already calls that person about it."""
+    chosen = [message for message in messages if getattr(message, "_outbox_choice", None) is not None
+              and message.channel in (Channel.EMAIL, Channel.SMS)]
+    if not chosen:
+        return messages
+    bad = undeliverable_contacts(emails_=[m.to_email for m in chosen if m.channel == Channel.EMAIL],
+                                 phones=[m.to_phone for m in chosen if m.channel == Channel.SMS])
+    if not bad:
+        return messages
+    calls = {(m.registration_id, m.kind) for m in messages if m.channel == Channel.PHONE}
+    chosen_ids = {id(message) for message in chosen}
+    kept = []
+    for message in messages:
+        if id(message) in chosen_ids and ((message.channel == Channel.EMAIL
+                                   and _contact(UndeliverableContact.Kind.EMAIL, message.to_email) in bad)
+                                  or (message.channel == Channel.SMS
+                                      and _contact(UndeliverableContact.Kind.PHONE, message.to_phone) in bad)):
+            recipient, call, now = message._outbox_choice
+            channel = channel_for(message.registration, recipient, call=call, undeliverable=bad, now=now)
+            logger.info("message %s: %s contact reported undeliverable, goes by %s", message.key, message.channel,
+                        channel)
+            if channel == Channel.PHONE and (message.registration_id, message.kind) in calls:
+                continue
+            message.channel = channel
+            message.status = Status.TO_CALL if channel == Channel.PHONE else Status.PENDING
+            message.to_line = recipient.line_user_id if channel == Channel.LINE else ""
+        kept.append(message)
+    return kept
 
 
 def queue_messages(messages: Iterable[OutgoingMessage | None]) -> int:
     """Insert the messages whose key is not queued yet (the others are left as they are) and, once the transaction
-    commits, ask the mail worker to send the new e-mails. Returns how many were new. A constant number of queries
-    whatever the number of messages."""
+    commits, ask the mail worker to send the new e-mails, LINE messages and SMS. Returns how many were new. A
+    constant number of queries whatever the number of messages (undeliverable contacts: one, `_avoid_undeliverable`)."""
     messages = [message for message in messages if message is not None]
     if not messages:
         return 0
+    messages = _avoid_undeliverable(messages)
     keys = [message.key for message in messages]
     existing = set(OutgoingMessage.objects.filter(key__in=keys).values_list("key", flat=True))
     new = [message for message in messages if message.key not in existing]
@@ -303,6 +418,8 @@ def obsolete_reason(message: OutgoingMessage, *, now: datetime | None = None):
         return Obsolete.SESSION_STARTED if session.starts_at <= now else None
     if kind == Kind.AFTER_SESSION:
         return None if registration.status == RegStatus.ATTENDED else Obsolete.NOT_ATTENDED
+    if kind == Kind.FOLLOW_UP:  # a month after the class: only to someone still recorded as having attended
+        return None if registration.status == RegStatus.ATTENDED else Obsolete.NOT_ATTENDED
     # Everything else is about coming to a session that is still to take place.
     if registration.status == RegStatus.CANCELLED:
         return Obsolete.REGISTRATION_CANCELLED
@@ -331,8 +448,8 @@ _RELATED = ("registration", "registration__participant", "registration__session"
 
 
 def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None = None) -> OutgoingMessage | None:
-    """Take the next due e-mail or SMS (or the one given, if it is due) for this worker: status `sending` with a lease,
-    committed before the caller sends anything. None when there is nothing to take."""
+    """Take the next due e-mail, LINE message or SMS (or the one given, if it is due) for this worker: status
+    `sending` with a lease, committed before the caller sends anything. None when there is nothing to take."""
     now = now or timezone.now()
     due = OutgoingMessage.objects.due(now)
     if message_id is not None:
@@ -353,8 +470,9 @@ def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None
 
 
 def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None,
-            sms_sender=None) -> str:
-    """Send a message this worker has claimed and record the outcome. Returns the message's new status."""
+            sms_sender=None, line_sender=None) -> str:
+    """Send a message this worker has claimed and record the outcome. Returns the message's new status. `connection`,
+    `sms_sender`, `line_sender`: the e-mail connection and the SMS and LINE senders to reuse (a drain's)."""
     now = now or timezone.now()
     reason = obsolete_reason(message, now=now)
     if reason is not None:
@@ -362,6 +480,8 @@ def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = 
         return Status.CANCELLED
     if message.channel == Channel.SMS:
         return _deliver_sms(message, worker_id=worker_id, now=now, sender=sms_sender)
+    if message.channel == Channel.LINE:
+        return _deliver_line(message, worker_id=worker_id, now=now, sender=line_sender)
     sent = {}  # what the send made: the rendered message and the e-mail (with SendGrid's message id)
 
     def send():
@@ -397,6 +517,9 @@ def _deliver_sms(message: OutgoingMessage, *, worker_id: str, now: datetime, sen
     if not sms.available():
         return _fall_back(message, worker_id, now=now, attempts=message.attempts,
                           error=_staff_text(_("Not sent by SMS: SMS is switched off.")))
+    if over_cap(Channel.SMS, now=now):
+        return _fall_back(message, worker_id, now=now, attempts=message.attempts,
+                          error=_staff_text(_("Not sent by SMS: this month's SMS budget is used up.")))
     sent = {}
 
     def send():
@@ -409,33 +532,102 @@ def _deliver_sms(message: OutgoingMessage, *, worker_id: str, now: datetime, sen
                 own_sender.close()
 
     failure = try_send(send, what=f"message {message.pk}")
+    if failure is not None:
+        return _failed_attempt(message, worker_id, now=now, failure=failure)
+    still_addressed = ~Q(to_phone="")
+    OutgoingMessage.objects.filter(pk=message.pk).update(
+        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
+        provider_message_id=sent.get("sid", "")[:100], units=sms_texts.segments(sent["text"]).count,
+        body_text=Case(When(still_addressed, then=Value(sent["text"])), default=Value("")),
+        lease_expires_at=None, claimed_by="", updated_at=timezone.now())
+    return Status.SENT
+
+
+def line_retry_key(message: OutgoingMessage) -> str:
+    """The X-Line-Retry-Key of every push of this row: a UUID derived from its id and key, so that LINE recognises
+    a retry of the same row (for 24 hours) and never mistakes another row for one (the module's docstring)."""
+    return str(uuid.uuid5(LINE_RETRY_NAMESPACE, f"{message.pk}:{message.key}"))
+
+
+def _deliver_line(message: OutgoingMessage, *, worker_id: str, now: datetime, sender=None) -> str:
+    """A LINE push through cms.line (line-bot-sdk, or the console in the demo), under the row's retry key. A
+    permanent failure (LINE refuses the user id: invalid, or the resident blocked the account; the monthly limit;
+    LINE switched off or its quota reached) or giving up after the last attempt ends this row as failed and
+    continues the message on the next channel (`fall_back`)."""
+    if not line.available() or not message.to_line:
+        return _fall_back(message, worker_id, now=now, attempts=message.attempts,
+                          error=_staff_text(_("Not sent by LINE: LINE is switched off.") if message.to_line
+                                            else _("Not sent by LINE: no linked LINE account.")))
+    if over_cap(Channel.LINE, now=now):
+        return _fall_back(message, worker_id, now=now, attempts=message.attempts,
+                          error=_staff_text(_("Not sent by LINE: this month's LINE message quota is used up.")))
+    sent = {}
+
+    def send():
+        sent["texts"] = line_texts.render_line(message, now=now)
+        own_sender = sender or line.get_sender()
+        try:
+            sent["id"] = own_sender.push(message.to_line, sent["texts"], retry_key=line_retry_key(message))
+        finally:
+            if sender is None:
+                own_sender.close()
+
+    failure = try_send(send, what=f"message {message.pk}")
+    if failure is not None:
+        return _failed_attempt(message, worker_id, now=now, failure=failure)
+    still_addressed = ~Q(to_line="")
+    OutgoingMessage.objects.filter(pk=message.pk).update(
+        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
+        provider_message_id=(sent.get("id") or "")[:100], units=len(sent["texts"]),
+        body_text=Case(When(still_addressed, then=Value("\n\n".join(sent["texts"]))), default=Value("")),
+        lease_expires_at=None, claimed_by="", updated_at=timezone.now())
+    return Status.SENT
+
+
+def _failed_attempt(message: OutgoingMessage, worker_id: str, *, now: datetime, failure: SendFailure) -> str:
+    """An SMS or LINE attempt that failed: retried later when the failure is transient, else (or after the last
+    attempt) the row fails and the message continues on the next channel."""
     attempts = message.attempts + 1
-    if failure is not None and (failure.permanent or attempts >= max_attempts()):
+    if failure.permanent or attempts >= max_attempts():
         noted = uncertain(_staff_text(
             _("No answer in time after the request was sent (attempt %(n)s): it may have been sent already. "
               "%(error)s"), n=attempts, error=failure.error)) if failure.maybe_sent else {}
         error = failure.error if failure.permanent else _staff_text(
             _("Gave up after %(n)s attempts: %(error)s"), n=attempts, error=failure.error)
         return _fall_back(message, worker_id, now=now, attempts=attempts, error=error, **noted)
-    if failure is not None:
-        return _retry_later(message, worker_id, now=now, error=failure.error, retry_after=failure.retry_after,
-                            maybe_sent=failure.maybe_sent)
-    still_addressed = ~Q(to_phone="")
-    OutgoingMessage.objects.filter(pk=message.pk).update(
-        status=Status.SENT, sent_at=now, attempts=F("attempts") + 1, last_error="",
-        provider_message_id=sent.get("sid", "")[:100],
-        body_text=Case(When(still_addressed, then=Value(sent["text"])), default=Value("")),
-        lease_expires_at=None, claimed_by="", updated_at=timezone.now())
-    return Status.SENT
+    return _retry_later(message, worker_id, now=now, error=failure.error, retry_after=failure.retry_after,
+                        maybe_sent=failure.maybe_sent)
 
 
-def next_channel(message: OutgoingMessage) -> str | None:
-    """Where a message goes when its channel failed for good: e-mail if there is an address and it was not the
-    e-mail that failed, else the call list if there is a phone number; None when nothing is left."""
-    if message.channel != Channel.EMAIL and message.to_email:
-        return Channel.EMAIL
-    if message.channel != Channel.PHONE and message.to_phone:
-        return Channel.PHONE
+# Where a message goes when its channel failed for good, in order (`next_channel`).
+FALLBACKS = {
+    Channel.LINE: (Channel.EMAIL, Channel.SMS, Channel.PHONE),
+    Channel.SMS: (Channel.EMAIL, Channel.PHONE),
+    Channel.EMAIL: (Channel.PHONE,),
+}
+
+
+def next_channel(message: OutgoingMessage, *, now: datetime | None = None) -> str | None:
+    """Where a message goes when its channel failed for good (FALLBACKS): after LINE, e-mail if there is an address,
+    else SMS to a mobile number with consent (SMS on and within budget), else the call list if there is a phone
+    number; after SMS, e-mail, else the call list; after e-mail, the call list. A contact reported undeliverable is
+    passed over (one query). None when nothing is left."""
+    order = FALLBACKS.get(message.channel, ())
+    registration = message.registration
+    wanted_phone = Channel.SMS in order and bool(message.to_phone)
+    bad = undeliverable_contacts(emails_=[message.to_email] if Channel.EMAIL in order else [],
+                                 phones=[message.to_phone] if wanted_phone else [])
+    for channel in order:
+        if channel == Channel.EMAIL and message.to_email and (
+                _contact(UndeliverableContact.Kind.EMAIL, message.to_email) not in bad):
+            return Channel.EMAIL
+        if (channel == Channel.SMS and registration is not None and is_mobile(message.to_phone)
+                and registration.sms_consented_at is not None and sms.available()
+                and _contact(UndeliverableContact.Kind.PHONE, message.to_phone) not in bad
+                and not over_cap(Channel.SMS, now=now)):
+            return Channel.SMS
+        if channel == Channel.PHONE and message.to_phone:
+            return Channel.PHONE
     return None
 
 
@@ -444,7 +636,7 @@ def _fall_back(message: OutgoingMessage, worker_id: str, *, now: datetime, attem
     """End this row as failed with the reason and, in the same transaction, queue the message again on the next
     channel as a new row (`fallback_of` this one, key "<key>:via=<channel>"), so that staff see every channel's
     attempts in the log and nothing is lost between the two."""
-    channel = next_channel(message)
+    channel = next_channel(message, now=now)
     with transaction.atomic():
         if not _release(message, worker_id, status=Status.FAILED, attempts=attempts, last_error=error, **fields):
             return Status.FAILED  # the lease was taken away meanwhile: the other worker decides
@@ -494,29 +686,31 @@ def _retry_later(message: OutgoingMessage, worker_id: str, *, now: datetime, err
 
 
 def send_message(message_id: int, *, worker_id: str | None = None, now: datetime | None = None,
-                 connection=None, sms_sender=None) -> str | None:
+                 connection=None, sms_sender=None, line_sender=None) -> str | None:
     """Send one message if it is due and nobody else has it. Idempotent: returns None when there was nothing to
     do (already sent, not due yet, taken by another worker), otherwise the new status."""
     worker_id = worker_id or new_worker_id()
     message = claim(worker_id=worker_id, message_id=message_id, now=now)
     if message is None:
         return None
-    return deliver(message, worker_id=worker_id, now=now, connection=connection, sms_sender=sms_sender)
+    return deliver(message, worker_id=worker_id, now=now, connection=connection, sms_sender=sms_sender,
+                   line_sender=line_sender)
 
 
 def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
                       worker_id: str | None = None) -> Counter:
-    """Drain: claim and send due e-mails one by one until none is due (or `limit` were handled), over one
-    connection to the mail backend. Returns a Counter of outcomes by status. Any number of these may run at once."""
+    """Drain: claim and send due messages one by one until none is due (or `limit` were handled), over one
+    connection to the mail backend, one SMS sender and one LINE sender (each one pooled HTTP client, made at its
+    channel's first message). Returns a Counter of outcomes by status. Any number of these may run at once."""
     worker_id = worker_id or new_worker_id()
     outcomes: Counter = Counter()
     connection = get_connection()
-    senders = []  # one SMS sender (one pooled HTTP session) for the drain, made at the first SMS
+    senders = {}  # channel → the drain's sender
 
-    def sms_sender():
-        if not senders:
-            senders.append(sms.get_sender())
-        return senders[0]
+    def sender_for(channel: str):
+        if channel not in senders:
+            senders[channel] = sms.get_sender() if channel == Channel.SMS else line.get_sender()
+        return senders[channel]
 
     try:
         with emails.shared_lookups():
@@ -525,11 +719,13 @@ def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
                 if message is None:
                     break
                 by_sms = message.channel == Channel.SMS and sms.available()
+                by_line = message.channel == Channel.LINE and line.available()
                 outcomes[deliver(message, worker_id=worker_id, now=now, connection=connection,
-                                 sms_sender=sms_sender() if by_sms else None)] += 1
+                                 sms_sender=sender_for(Channel.SMS) if by_sms else None,
+                                 line_sender=sender_for(Channel.LINE) if by_line else None)] += 1
     finally:
         connection.close()
-        for sender in senders:
+        for sender in senders.values():
             sender.close()
     return outcomes
 
@@ -583,8 +779,8 @@ def sweep(*, now: datetime | None = None, grace: timedelta = timedelta(minutes=2
 
 
 def retry(message: OutgoingMessage, *, now: datetime | None = None) -> bool:
-    """Staff's retry of a failed e-mail or SMS: back in the queue now, with a fresh count of attempts (not one that
-    already continued on another channel)."""
+    """Staff's retry of a failed e-mail, LINE message or SMS: back in the queue now, with a fresh count of attempts
+    (not one that already continued on another channel)."""
     now = now or timezone.now()
     with transaction.atomic():
         # Not a message that already continued on another channel: that one is the message now.

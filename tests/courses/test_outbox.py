@@ -526,7 +526,7 @@ def test_cancelling_a_session_queues_everyone_in_a_constant_number_of_queries(si
                                                                               django_capture_on_commit_callbacks):
     cancel_session_queries(3, django_capture_on_commit_callbacks)  # warm the per-process caches (content types)
     few = cancel_session_queries(3, django_capture_on_commit_callbacks)
-    many = cancel_session_queries(30, django_capture_on_commit_callbacks)
+    many = cancel_session_queries(25, django_capture_on_commit_callbacks)  # one INSERT on SQLite too (999 parameters)
     assert many == few, "queueing must not render or query per person in the request"
     assert DBTaskResult.objects.filter(task_path="courses.tasks.send_messages_task").count() == 3  # one each
 
