@@ -14,6 +14,7 @@ from cms.normalize import (
     normalize_name,
     normalize_phone,
 )
+from courses import line_linking
 from courses.models import CoursePage, Participant, Registration, Topic
 from courses.recipients import Recipient, is_mobile, recipient_for
 from courses.services import BookerDetails, ParticipantDetails
@@ -143,7 +144,8 @@ class RegistrationForm(forms.Form):
 
     # お知らせの受け取り方: feeds the channel mix, so it starts empty and an answer is required. Every choice is listed
     # (without script the page cannot narrow them to the contact details given); clean() refuses a choice the
-    # contact details do not allow. LINE will be one more value of Registration.NotifyBy.
+    # contact details do not allow. LINE is offered only when the city's LINE account is set up
+    # (courses.line_linking.offered): __init__ drops it otherwise; it takes effect once the resident links LINE.
     notify_by = forms.ChoiceField(
         label=_("How would you like to receive messages about this booking?"), widget=forms.RadioSelect,
         choices=Registration.NotifyBy.choices,
@@ -154,6 +156,16 @@ class RegistrationForm(forms.Form):
     sms_consent = forms.BooleanField(
         label=_("I agree to receive SMS about this booking at the mobile number given."), required=False,
         help_text=_("Only if you chose SMS. Receiving SMS is free of charge."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["notify_by"]
+        if line_linking.offered():
+            field.help_text = _("E-mail needs an e-mail address; SMS needs a mobile number (070, 080 or 090); a "
+                                "phone call needs a phone number. For LINE, you link your LINE after booking, with "
+                                "a code shown on the confirmation page.")
+        else:
+            field.choices = [choice for choice in field.choices if choice[0] != Registration.NotifyBy.LINE]
 
     def clean_name(self):
         name = normalize_name(self.cleaned_data["name"])

@@ -1,3 +1,9 @@
-"""URLs of line_webhook_urls (filled by the feature)"""
+"""The LINE webhook (courses.line_linking): top level, without a language prefix, as LINE's console is given it."""
 
-urlpatterns = []
+from django.urls import path
+
+from courses import line_linking
+
+urlpatterns = [
+    path("line/webhook", line_linking.webhook, name="line_webhook"),
+]

@@ -8,8 +8,9 @@ due. "More than": a last session that ended exactly at the cut-off is kept one m
 
 Anonymising (`anonymise`, shared by the daily purge and by an erasure on request, courses.data_requests):
 
-- erased: the participant's name, kana, e-mail, phone and accessibility needs (free text); on their
-  registrations the proxy booker's name, relationship, e-mail and phone, and the link key is rotated so every old
+- erased: the participant's name, kana, e-mail, phone, accessibility needs (free text) and LINE link (user id
+  and when); on their registrations the proxy booker's name, relationship, e-mail, phone and LINE user id, their
+  LINE link codes are deleted, and the link key is rotated so every old
   confirmation, cancellation, calendar and self-assessment link answers 404; on their outgoing messages the
   recipient, subject, text, details (`context`) and last error, and messages not sent yet are withdrawn;
   on their audit-log entries (and the entries of their registrations and messages) any label naming them is
@@ -19,6 +20,9 @@ Anonymising (`anonymise`, shared by the daily purge and by an erasure on request
   (session, status, channel, who booked: self, family or staff, dates), attendance and the can-do
   self-assessments. The consent record (privacy-policy version and date) is kept too: it identifies no one
   and shows the data was collected with consent. `anonymised_at` records when.
+
+The daily purge also deletes LINE's bookkeeping (link codes used or expired, handled webhook event ids) after
+LINE_RECORDS_DAYS, and the undeliverable contacts whose address no kept participant or registration holds.
 
 The statistics of outreach.metrics use none of the erased fields, so every figure is the same before and after
 (tests/courses/test_retention.py). Work is done in batches of BATCH_SIZE participants, each in its own
@@ -43,15 +47,28 @@ from django.utils import timezone
 from wagtail.models import ModelLogEntry, Site
 
 from cms.audit import audit_title, log
-from courses.models import OutgoingMessage, Participant, Registration, new_token_key
+from courses.models import (
+    LineLinkCode,
+    LineWebhookEvent,
+    OutgoingMessage,
+    Participant,
+    Registration,
+    UndeliverableContact,
+    new_token_key,
+)
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 PURGE_LOG_ACTION = "courses.personal_data.purged"
 
-PARTICIPANT_FORGET = {"name": "", "kana": "", "email": "", "phone": "", "accessibility_needs": ""}
-REGISTRATION_FORGET = {"booker_name": "", "booker_relationship": "", "booker_email": "", "booker_phone": ""}
+PARTICIPANT_FORGET = {"name": "", "kana": "", "email": "", "phone": "", "accessibility_needs": "", "line_user_id": "",
+                      "line_linked_at": None}
+REGISTRATION_FORGET = {"booker_name": "", "booker_relationship": "", "booker_email": "", "booker_phone": "",
+                       "booker_line_user_id": ""}
+# LINE's bookkeeping (courses.line_linking) kept this long: link codes once used or expired, handled webhook event
+# ids (LINE redelivers within a day or so: a week covers any replay worth stopping).
+LINE_RECORDS_DAYS = 7
 # OutgoingMessage.FORGET, and the last error: a bounce message quotes the address.
 MESSAGE_FORGET = {**OutgoingMessage.FORGET, "last_error": ""}
 # Messages still waiting (or failed, so staff could retry them) are withdrawn: there is no one left to send to.
@@ -70,6 +87,8 @@ class PurgeResult:
     registrations: int = 0
     messages: int = 0
     log_entries: int = 0
+    line_records: int = 0
+    undeliverable_contacts: int = 0
     dry_run: bool = False
 
 
@@ -146,17 +165,21 @@ def purge_personal_data(*, now: dt.datetime | None = None, dry_run: bool = False
                           .values_list("pk", flat=True))
             counts.add(anonymise(locked, now=now))
     counts.log_entries += relabel_orphaned_log_entries()
+    line_records, undeliverable = purge_line_records(now=now), purge_undeliverable_contacts()
 
     result.anonymised, result.registrations = counts.participants, counts.registrations
     result.messages, result.log_entries = counts.messages, counts.log_entries
+    result.line_records, result.undeliverable_contacts = line_records, undeliverable
     logger.info("retention purge: %d participant(s) anonymised (%d registrations, %d messages, %d log entries), "
-                "last session before %s", result.anonymised, result.registrations, result.messages,
-                result.log_entries, cutoff.isoformat())
+                "last session before %s; %d LINE record(s) and %d undeliverable contact(s) deleted",
+                result.anonymised, result.registrations, result.messages, result.log_entries, cutoff.isoformat(),
+                line_records, undeliverable)
     site = Site.objects.filter(is_default_site=True).first() or Site.objects.first()
     if site is not None:
         log(site, PURGE_LOG_ACTION, user=actor if getattr(actor, "is_authenticated", False) else None,
             data={"anonymised": result.anonymised, "registrations": result.registrations,
                   "messages": result.messages, "log_entries": result.log_entries,
+                  "line_records": line_records, "undeliverable_contacts": undeliverable,
                   "cutoff": cutoff.isoformat(), "retention_months": retention_months()})
     return result
 
@@ -207,6 +230,7 @@ def anonymise(participant_ids: Iterable[int], *, now: dt.datetime | None = None)
         secrets=secrets)
 
     Participant.objects.filter(pk__in=ids).update(anonymised_at=now, updated_at=now, **PARTICIPANT_FORGET)
+    LineLinkCode.objects.filter(registration__participant_id__in=ids).delete()
     Registration.objects.bulk_update(registrations, [*REGISTRATION_FORGET, "token_key", "updated_at"],
                                      batch_size=BATCH_SIZE)
     message_ids = list(owner_of_message)
@@ -215,6 +239,27 @@ def anonymise(participant_ids: Iterable[int], *, now: dt.datetime | None = None)
     OutgoingMessage.objects.filter(pk__in=message_ids).update(updated_at=now, **MESSAGE_FORGET)
     return AnonymiseCounts(participants=len(ids), registrations=len(registrations), messages=len(message_ids),
                            log_entries=log_entries)
+
+
+def purge_line_records(*, now: dt.datetime | None = None) -> int:
+    """Delete LINE link codes used or expired more than LINE_RECORDS_DAYS ago and webhook event ids older than that
+    (courses.line_linking). Returns how many rows went."""
+    since = (now or timezone.now()) - dt.timedelta(days=LINE_RECORDS_DAYS)
+    codes, _ = LineLinkCode.objects.filter(Q(used_at__lt=since) | Q(expires_at__lt=since)).delete()
+    events, _ = LineWebhookEvent.objects.filter(received_at__lt=since).delete()
+    return codes + events
+
+
+def purge_undeliverable_contacts() -> int:
+    """Delete the undeliverable e-mail addresses and phone numbers that no kept participant or registration holds
+    any more (anonymised people's contacts are blank, so theirs go). Returns how many rows went."""
+    emails = Q(Exists(Participant.objects.filter(email=OuterRef("address")))
+               | Exists(Registration.objects.filter(booker_email=OuterRef("address"))))
+    phones = Q(Exists(Participant.objects.filter(phone=OuterRef("address")))
+               | Exists(Registration.objects.filter(booker_phone=OuterRef("address"))))
+    held = (Q(kind=UndeliverableContact.Kind.EMAIL) & emails) | (Q(kind=UndeliverableContact.Kind.PHONE) & phones)
+    deleted, _ = UndeliverableContact.objects.exclude(held).delete()
+    return deleted
 
 
 def _relabel_log_entries(*, participants: dict, registrations: dict, messages: dict,
