@@ -38,7 +38,7 @@ INSTALLED_APPS = [
     "wagtail.contrib.redirects",
     "wagtail.embeds",
     "wagtail.sites",
-    "wagtail.users",
+    "cms.user_roles_apps.DekiruUsersAppConfig",  # Wagtail's users app, with each user's role (cms.user_roles_admin)
     "wagtail.snippets",
     "wagtail.documents",
     "wagtail.images",
@@ -213,6 +213,8 @@ WAGTAILDOCS_EXTENSIONS = ["csv", "docx", "odt", "pdf", "pptx", "txt", "xlsx"]
 # E-mail goes out through SendGrid (cms.mail.SendGridBackend, the only code that talks to SendGrid) when an API key
 # is set, and to the console otherwise. Messages are never sent inside a web request: see courses.outbox.
 SENDGRID_API_KEY = os.environ.get("SENDGRID_API_KEY", "")
+# SendGrid's Event Webhook verification key (courses.delivery_events): empty = the delivery-report endpoint is off.
+SENDGRID_EVENT_WEBHOOK_PUBLIC_KEY = os.environ.get("SENDGRID_EVENT_WEBHOOK_PUBLIC_KEY", "")
 SENDGRID_API_HOST = os.environ.get("SENDGRID_API_HOST", "https://api.sendgrid.com").rstrip("/")
 SENDGRID_TIMEOUT = float(os.environ.get("SENDGRID_TIMEOUT", "10"))  # seconds; the client's own default is none
 EMAIL_BACKEND = os.environ.get(
@@ -258,19 +260,37 @@ _FROM_ENVIRONMENT = {
     # SMS (cms.sms)
     "DEKIRU_SMS_BACKEND": str, "DEKIRU_TWILIO_ACCOUNT_SID": str, "DEKIRU_TWILIO_AUTH_TOKEN": str,
     "DEKIRU_TWILIO_FROM": str, "DEKIRU_TWILIO_TIMEOUT": float, "DEKIRU_TWILIO_BASE_URL": str,
+    "DEKIRU_TWILIO_STATUS_CALLBACK": "flag",
+    # LINE (cms.line)
+    "DEKIRU_LINE_BACKEND": str, "DEKIRU_LINE_CHANNEL_ACCESS_TOKEN": str, "DEKIRU_LINE_CHANNEL_SECRET": str,
+    "DEKIRU_LINE_BOT_BASIC_ID": str, "DEKIRU_LINE_TIMEOUT": float, "DEKIRU_LINE_API_BASE": str,
+    "DEKIRU_LINE_CODE_HOURS": int,
     # Pages and feeds
     "DEKIRU_STAFFING_WARNING_DAYS": int, "DEKIRU_PUBLIC_FEED_MONTHS": int, "DEKIRU_LISTING_COUNT_LIMIT": int,
     "DEKIRU_COURSE_PAGE_SESSIONS": int,
     # Overload (cms.overload)
     "DEKIRU_OVERLOAD_QUEUE_SECONDS": float, "DEKIRU_OVERLOAD_LOCK_WAIT_MS": int, "DEKIRU_OVERLOAD_RETRY_AFTER": int,
+    # Monthly budgets of the paid channels (courses.channel_budget): unset or 0 = no cap
+    "DEKIRU_SMS_MONTHLY_BUDGET_YEN": int, "DEKIRU_SMS_YEN_PER_SEGMENT": float, "DEKIRU_LINE_MONTHLY_QUOTA": int,
+    "DEKIRU_CHANNEL_BUDGET_WARN_SHARE": float,
+    # The follow-up a month after attending (outreach.followups)
+    "DEKIRU_FOLLOW_UP_DAYS": int, "DEKIRU_FOLLOW_UP_WINDOW_DAYS": int, "DEKIRU_FOLLOW_UP_LINK_DAYS": int,
     # Planning (outreach.planning)
     "DEKIRU_PLANNING_MIN_HISTORY": int, "DEKIRU_PLANNING_SESSIONS_PER_INSTRUCTOR": int,
     "DEKIRU_PLANNING_SOLVER_SECONDS": float,
 }
+def _flag(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not one of 1/0, true/false, yes/no, on/off")
+
+
 for _name, _type in _FROM_ENVIRONMENT.items():
     if os.environ.get(_name, "") != "":
         try:
-            globals()[_name] = _type(os.environ[_name])
+            globals()[_name] = (_flag if _type == "flag" else _type)(os.environ[_name])
         except ValueError as _error:
             raise ImproperlyConfigured(f"{_name}: {_error}") from None
 
@@ -281,6 +301,7 @@ for _name, _type in _FROM_ENVIRONMENT.items():
 DEKIRU_HEARTBEATS = {
     "mail_worker": None,
     "send_reminders": 60,
+    "queue_follow_ups": 3 * 60,
     "sweep_outbox": 20,
     "refresh_outreach_summaries_recent": 60,
     "refresh_outreach_summaries": 26 * 60,
