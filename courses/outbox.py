@@ -678,7 +678,9 @@ def _retry_later(message: OutgoingMessage, worker_id: str, *, now: datetime, err
                  last_error=_staff_text(_("Gave up after %(n)s attempts: %(error)s"), n=attempts, error=error),
                  **noted)
         return Status.FAILED
-    next_at = now + timedelta(seconds=retry_delay(attempts, retry_after=retry_after))
+    # From when the failure was known, not when the attempt began: a reply that took the whole timeout must not make
+    # the retry (or the provider's Retry-After, which counts from its answer) due already.
+    next_at = max(now, timezone.now()) + timedelta(seconds=retry_delay(attempts, retry_after=retry_after))
     if _release(message, worker_id, status=Status.PENDING, attempts=attempts, next_attempt_at=next_at,
                 last_error=error, **noted):
         enqueue([message.pk], run_after=next_at)

@@ -33,7 +33,10 @@ SAME_IN_JAPANESE = {"CSV", "XLSX", "PDF", "ID", "OK", "URL", "LINE", "SMS", "Wag
                     "E-mail", "JSON", "PNG", "SVG", "TOTP", "Dekiru", "UTF-8", "iPhone", "Android"}
 # Data, not messages: the English name column of a reference list (相談のテーマ "Other"), and the role groups'
 # names, which are stable identifiers (cms.roles) that Wagtail's users and groups pages print as they are.
-DATA = {"Other", *roles.ALL_ROLES}
+# Data, not messages: the roles' names, and the UK Essential Digital Skills framework's own English theme names in the
+# framework themes' "name (English)" column (outreach 0009), some of which are also the can-do groups' msgids.
+DATA = {"Other", *roles.ALL_ROLES, "Foundation", "Communicating", "Handling information and content", "Transacting",
+        "Problem solving", "Being safe and legal online"}
 # English that Wagtail 8 writes into its templates without gettext (no catalogue can translate it): the admin
 # home's hidden search button (value="Search") and the header's aria-label="Actions".
 WAGTAIL_HARD_CODED = {"Search", "Actions"}
