@@ -46,6 +46,12 @@ class ConsultationTopic(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     name_en = models.CharField(_("name (English)"), max_length=100, blank=True)
     sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+    # Consultation topics are the support desks' list, not the courses': which course topics answer this kind of
+    # question, so that the planning view counts such consultations as demand for them (outreach.planning).
+    course_topics = models.ManyToManyField(
+        "courses.Topic", blank=True, related_name="consultation_topics", verbose_name=_("course topics"),
+        help_text=_("The course topics that answer this kind of consultation: the planning view counts these "
+                    "consultations as demand for classes on them."))
 
     class Meta:
         ordering = ["sort_order", "name"]

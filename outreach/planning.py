@@ -13,7 +13,8 @@ The figures (all computed in the database, grouped; nothing loops over registrat
   the plan, that everyone reached was a non-user.
 - *Unmet demand* per ward (the venue's) × topic: people left on the waiting list of a session held (never promoted),
   and sessions held that were full; per ward of residence × group: support-desk consultations of the last 12
-  months and those referred to a class. Consultation topics are not course topics, so they are shown per ward.
+  months and those referred to a class; per ward of residence × topic: those consultations whose consultation topic
+  staff mapped to the course topic (ConsultationTopic.course_topics, editable: the desks' list is not the courses').
 - *Venues and partners there*: the venues in the ward (with their room capacity), and the partners that own one of
   them or held a session in the ward in the last two years.
 
@@ -307,6 +308,7 @@ class WardTopic:
     first_time: dict[str, int] = field(default_factory=dict)
     waitlisted: int = 0
     full_sessions: int = 0
+    consultations: int = 0
     share: Share | None = None
 
 
@@ -406,7 +408,7 @@ def planning_data(*, today: dt.date | None = None, now: dt.datetime | None = Non
         cell = ward_groups[(row["ward_id"], row["group"])]
         cell.consultations, cell.referred = row["n"], row["referred"]
 
-    ward_topics = _ward_topics(now)
+    ward_topics = _ward_topics(now, today)
     venues, partners, partner_count = _venues_and_partners(now)
     return PlanningData(fiscal_year=fiscal_year, population_year=population_year, usage_year=usage_year,
                         wards=wards, topics=topics, ward_groups=dict(ward_groups), ward_topics=ward_topics,
@@ -414,9 +416,10 @@ def planning_data(*, today: dt.date | None = None, now: dt.datetime | None = Non
                         defaults=_defaults(now, venues, partner_count), min_history=min_history(), notes=notes)
 
 
-def _ward_topics(now: dt.datetime) -> dict[tuple[int, int], WardTopic]:
+def _ward_topics(now: dt.datetime, today: dt.date) -> dict[tuple[int, int], WardTopic]:
     """Per (venue ward, topic): past attendances, first-time attendances by group, people left waiting, full
-    sessions; and the share each ward × topic plans with (its own, or the city-wide fallback)."""
+    sessions, consultations of the last 12 months on the topic by residents of the ward aged 65 and over; and the
+    share each ward × topic plans with (its own, or the city-wide fallback)."""
     held = Q(session__status=Session.Status.SCHEDULED, session__ends_at__lte=now)
     earlier = Registration.objects.filter(participant_id=OuterRef("participant_id"),
                                           status=Registration.Status.ATTENDED,
@@ -448,6 +451,15 @@ def _ward_topics(now: dt.datetime) -> dict[tuple[int, int], WardTopic]:
             .values(ward_id=F("venue__ward_id"), topic_id=F("course__topics")).annotate(n=Count("pk")).order_by())
     for row in full:
         cells.setdefault((row["ward_id"], row["topic_id"]), WardTopic()).full_sessions = row["n"]
+
+    # Consultations on a consultation topic that staff mapped to the course topic (ConsultationTopic.course_topics),
+    # each counted once per course topic, under the ward the person lives in (a session reaches its own ward).
+    consulted = (Consultation.objects.filter(date__gt=today - dt.timedelta(days=365), residence_ward__isnull=False,
+                                             age_band__in=bands.AGED_65_PLUS, topics__course_topics__isnull=False)
+                 .values(ward_id=F("residence_ward_id"), topic_id=F("topics__course_topics"))
+                 .annotate(n=Count("pk", distinct=True)).order_by())
+    for row in consulted:
+        cells.setdefault((row["ward_id"], row["topic_id"]), WardTopic()).consultations = row["n"]
 
     # City-wide shares per topic and overall, summed from the grouped rows.
     threshold = min_history()
@@ -592,6 +604,7 @@ class PlanRow:
     not_yet_reached: dict[str, float]  # the ward's, by group
     waitlisted: int
     full_sessions: int
+    consultations: int
     venues: list[tuple[str, int]]
     partners: list[str]
 
@@ -656,7 +669,8 @@ def make_plan(data: PlanningData, inputs: Inputs) -> Plan:
             month=months[month_key_], ward=ward, topic=topic, sessions=n, seats=inputs.seats, share=share,
             expected={group: round(problem.cells[(ward_key, topic_key)][group] * n, 2) for group in GROUPS},
             not_yet_reached={group: round(data.ward_group(ward.pk, group).not_yet_reached, 1) for group in GROUPS},
-            waitlisted=cell.waitlisted, full_sessions=cell.full_sessions, venues=data.venues.get(ward.pk, []),
+            waitlisted=cell.waitlisted, full_sessions=cell.full_sessions, consultations=cell.consultations,
+            venues=data.venues.get(ward.pk, []),
             partners=data.partners.get(ward.pk, [])))
     reach = {(int(ward), group): value for (ward, group), value in reach_by_ward(problem, solution.counts).items()}
     first_month = month_key(inputs.months[0])
@@ -726,7 +740,8 @@ def export_headers() -> list[str]:
             _("Expected new residents 65–74"), _("Expected new residents 75+"),
             _("Share of first-time 65–74 (%)"), _("Share of first-time 75+ (%)"), _("Share from"),
             _("Not yet reached 65–74 in the ward"), _("Not yet reached 75+ in the ward"),
-            _("Left on waiting lists"), _("Full sessions"), _("Venues in the ward"), _("Partners in the ward"),
+            _("Left on waiting lists"), _("Full sessions"), _("Consultations on the topic (12 months)"),
+            _("Venues in the ward"), _("Partners in the ward"),
             _("Suggested course"), _("Suggested venue"), _("Partner to ask")]
 
 
@@ -747,7 +762,7 @@ def export_rows(plan: Plan, suggested: dict | None = None) -> list[list]:
             month_key(row.month), localized(row.ward, "name"), localized(row.topic, "name"), row.sessions, row.seats,
             row.expected["65-74"], row.expected["75+"], row.share_percent["65-74"], row.share_percent["75+"],
             row.basis_label, row.not_yet_reached["65-74"], row.not_yet_reached["75+"], row.waitlisted,
-            row.full_sessions, "; ".join(f"{name} ({capacity})" for name, capacity in row.venues),
+            row.full_sessions, row.consultations, "; ".join(f"{name} ({capacity})" for name, capacity in row.venues),
             "; ".join(row.partners), names["course"], names["venue"], names["partner"]])
     return lines
 

@@ -56,6 +56,9 @@ class ConsultationTopicViewSet(SnippetViewSet):
     model = ConsultationTopic
     icon = "help"
     list_display = ["name", "name_en", "sort_order"]
+    # The course topics are check boxes (the planning view's consultations per topic read them).
+    panels = [FieldPanel("name"), FieldPanel("name_en"), FieldPanel("sort_order"),
+              FieldPanel("course_topics", widget=forms.CheckboxSelectMultiple)]
 
 
 # The can-do check links in the booking confirmation and the after-session thanks (courses.emails).

@@ -30,10 +30,10 @@ from tests import factories
 PAGE = "/admin/outreach/planning/"
 G1, G2 = "65-74", "75+"
 # Queries of one planning page: session, user, groups and permissions, the figures (wards, topics, population year,
-# usage rates, population, reach, consultations, ward × topic history, full sessions, venues, partners, the form's
-# defaults), who could hold the rows (planning_drafts: 5 here, at most 7) and the admin's menus. All aggregates:
-# the number must not grow with the rows.
-PAGE_QUERIES = 32
+# usage rates, population, reach, consultations per ward and per topic, ward × topic history, full sessions, venues,
+# partners, the form's defaults), who could hold the rows (planning_drafts: 5 here, at most 7) and the admin's menus.
+# All aggregates: the number must not grow with the rows.
+PAGE_QUERIES = 33
 
 
 # --- The optimisation on plain data -------------------------------------------------------------------------------
@@ -427,3 +427,50 @@ def test_an_empty_city_gets_a_page_not_an_error(client, site, analyst):
     response = client.get(PAGE)
     assert response.status_code == 200
     assert "No population figures have been imported" in response.content.decode()
+
+
+def test_consultations_count_as_demand_for_the_course_topics_staff_mapped(world):
+    """A consultation counts for a ward × course topic when its consultation topic is mapped to that course topic
+    (ConsultationTopic.course_topics): by a resident of the ward aged 65 or over, in the last 12 months, once per
+    course topic however many of its consultation topics map there. Unmapped topics, younger people, residents of
+    no ward and consultations older than a year do not count."""
+    first, second, topic, other = world["first"], world["second"], world["topic"], world["other_topic"]
+    mapped, also_mapped, unmapped = ConsultationTopic.objects.order_by("sort_order")[:3]
+    mapped.course_topics.set([topic, other])
+    also_mapped.course_topics.set([topic])
+    today = metrics.municipal_today()
+
+    def consult(*, ward=first, band="70-74", days_ago=0, topics=(mapped,)):
+        consultation = Consultation.objects.create(
+            date=today - timedelta(days=days_ago), place=Consultation.Place.WARD_OFFICE, place_ward=second,
+            residence_ward=ward, age_band=band, outcome=Consultation.Outcome.SOLVED)
+        consultation.topics.set(topics)
+
+    consult()
+    consult(band="75-79", topics=(mapped, also_mapped))  # two topics mapped to T: still one consultation for T
+    consult(ward=second, topics=(also_mapped,))
+    consult(band="50-59")  # under 65
+    consult(ward=None)  # not a resident of a ward
+    consult(days_ago=400)  # older than the 12 months
+    consult(topics=(unmapped,))
+
+    data = planning.planning_data()
+    # The fixture's own consultation (first ward, 75–79) is on the first topic by sort order: `mapped`.
+    assert data.ward_topic(first.pk, topic.pk).consultations == 3
+    assert data.ward_topic(first.pk, other.pk).consultations == 3
+    assert data.ward_topic(second.pk, topic.pk).consultations == 1
+    assert data.ward_topic(second.pk, other.pk).consultations == 0
+
+
+def test_the_consultations_per_topic_are_on_the_page_and_in_the_export(client, world):
+    ConsultationTopic.objects.order_by("sort_order").first().course_topics.set([world["topic"]])
+    client.force_login(staff("planner-consult", "City programme officer"))
+    page = client.get(PAGE, {"sessions": 4}).content.decode()
+    assert page.count("Consultations on the topic (12 months)") == 2  # the plan's table and the demand table
+    export = client.get("/admin/outreach/planning/plan.csv", {"sessions": 4}).content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(export)))
+    column = rows[0].index("Consultations on the topic (12 months)")
+    assert len(rows) > 1 and all(row[column].isdigit() for row in rows[1:])
+    expected = {(world["first"].name_en, world["topic"].name_en): "1"}  # the fixture's consultation
+    for row in rows[1:]:
+        assert row[column] == expected.get((row[1], row[2]), "0")

@@ -403,6 +403,13 @@ CONSULTATION_DAYS = 608  # about 20 months back from today
 CONSULTATION_AGES = {"u20": 0.3, "20-29": 0.8, "30-39": 1.2, "40-49": 2.5, "50-59": 4.5, "60-64": 6, "65-69": 13,
                      "70-74": 21, "75-79": 21, "80-84": 15, "85+": 8, "": 4}
 # By the topics' English names (outreach migration 0004); topics added since weigh 3.
+# Which course topics answer each support-desk topic (by its English name): the planning view's consultations per
+# topic. Staff edit this on the consultation topics' snippet; the demo sets it once.
+CONSULTATION_COURSE_TOPICS = {
+    "Basic smartphone use": ["basics"], "Internet and Wi-Fi": ["internet"], "LINE and messaging": ["messaging"],
+    "My Number Card": ["mynumber"], "Mynaportal and health-insurance card": ["mynumber", "health"],
+    "Online applications to the city": ["mynumber"], "Cashless payment": ["cashless"],
+    "Online medical appointments": ["health"], "Maps and transport": ["maps"], "Scams and security": ["safety"]}
 CONSULTATION_TOPICS = {"Basic smartphone use": 26, "Internet and Wi-Fi": 10, "LINE and messaging": 16,
                        "My Number Card": 18, "Mynaportal and health-insurance card": 11,
                        "Online applications to the city": 6, "Cashless payment": 7, "Online medical appointments": 4,
@@ -583,6 +590,7 @@ class DemoSeeder:
         self.courses = self.ensure_courses()
         seeded = self.seed_sessions()
         self.seed_self_assessments()
+        self.map_consultation_topics()
         self.seed_consultations()
         return seeded
 
@@ -1104,6 +1112,17 @@ class DemoSeeder:
         return min(3, max(0, round(rng.gauss(ABILITY.get(band, 1.0) + ITEM_EASE.get(number, 0), 0.7))))
 
     # --- Support-desk consultations --------------------------------------------------------------------------
+
+    def map_consultation_topics(self):
+        """The course topics each consultation topic is demand for (CONSULTATION_COURSE_TOPICS), where staff have not
+        mapped it yet."""
+        topics = {topic.slug: topic for topic in Topic.objects.filter(
+            slug__in={slug for slugs in CONSULTATION_COURSE_TOPICS.values() for slug in slugs})}
+        for consultation_topic in ConsultationTopic.objects.filter(name_en__in=CONSULTATION_COURSE_TOPICS):
+            if not consultation_topic.course_topics.exists():
+                consultation_topic.course_topics.set([topics[slug] for slug in
+                                                      CONSULTATION_COURSE_TOPICS[consultation_topic.name_en]
+                                                      if slug in topics])
 
     def seed_consultations(self):
         """About 1,500 consultations at the ward offices' digital support desks over the last 20 months, busier
