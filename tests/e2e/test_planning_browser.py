@@ -133,7 +133,7 @@ def test_officer_makes_next_quarters_plan_reads_why_and_downloads_it(live_server
     rows = page.locator("#plan-table tbody tr")
     assert rows.count() == len(plan.rows) > 0
     expected = plan.rows[0]
-    cells = [rows.first.locator("th, td").nth(index).inner_text().strip() for index in range(11)]
+    cells = [rows.first.locator("th, td").nth(index).inner_text().strip() for index in range(12)]
     # Why: the expected new residents by age band, the share of first-timers it rests on and where that share
     # comes from, and how many are left to reach in the ward.
     with translation.override("en"):
@@ -150,7 +150,8 @@ def test_officer_makes_next_quarters_plan_reads_why_and_downloads_it(live_server
     with translation.override("en"):
         who = [f"Course: {localized(city['courses'][expected.topic.name_en], 'title')}",
                f"Venue: {localized(city['venues'][expected.ward.pk], 'name')}", "Partner: Keikaku NPO"]
-    assert cells[10].splitlines() == who
+    assert cells[10] == str(expected.consultations)
+    assert cells[11].splitlines() == who
     page.locator("#planning-model summary").click()
     assert page.locator("#planning-model").get_attribute("open") is not None
     assert "fewer than 5 past attendances" in page.locator("#planning-model").inner_text()
