@@ -17,19 +17,24 @@ reads at most that many index entries.
 
 Which sessions the listing shows is the rule of courses.services.find_sessions; matching_sessions below applies the
 same filters, written so that the database can walk the starts_at index in date order (the public-course test is
-an EXISTS per row rather than an IN list, which SQLite would answer from the course_id index and then sort).
+an EXISTS per row rather than an IN list, which SQLite would answer from the course_id index and then sort; on
+PostgreSQL the filters on the course and the ward are id lists, whose row counts its planner can estimate: see
+matching_sessions).
 tests/courses/test_listing.py checks that both give the same sessions for every filter.
 """
 
 from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from courses.models import CoursePage, Session
 from courses.search import search_courses
+from partners.models import Venue
 
 # Twenty dates a page on /classes/ (unchanged), and on a course page by default: a course with 2,000 upcoming
 # sessions was one 2.9 MB page.
@@ -116,30 +121,56 @@ def _mark_refusals(page: Page, *, now=None) -> Page:
     return page
 
 
+def _day_start(day: date) -> datetime:
+    """The first instant of `day` in the current time zone (the listing's dates are the city's dates)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def matching_sessions(*, q: str = "", ward=None, topic=None, level: str = "", device: str = "", date_from=None,
                       date_to=None, free: bool = False, now=None) -> QuerySet:
     """The sessions courses.services.find_sessions lists (upcoming, scheduled, of live public courses, filtered),
-    bare and in date order: no joins or seat counts beyond what the filters need."""
+    bare and in date order: no joins or seat counts beyond what the filters need.
+
+    Written so that the database walks the starts_at index in date order and stops after a page:
+    - the dates are a range of starts_at (the city's midnights), not the local date of each row;
+    - on PostgreSQL, the filters on the course (keyword, topic, level, phone) and the ward are first turned into
+      lists of course and venue ids (one small query each, over the courses and the venues, whatever the number
+      of sessions). A list is a cheap test per row and the planner estimates it from the column's statistics;
+      behind joins and EXISTS it guessed a handful of matching dates, and then found, checked (seat counts
+      included) and sorted every one of thousands instead of reading the first twenty in date order (EXPLAIN
+      ANALYZE at 30,000 sessions: 18 ms instead of 0.1 ms with statistics, 240 ms without);
+    - on SQLite, whose planner would answer an id list from the course_id or venue_id index and then sort every
+      matching row, they stay EXISTS tests per row."""
     now = now or timezone.now()
-    public = CoursePage.objects.live().public().filter(pk=OuterRef("course_id"))
-    sessions = (Session.objects.filter(Exists(public), status=Session.Status.SCHEDULED, starts_at__gt=now)
+    sessions = (Session.objects.filter(status=Session.Status.SCHEDULED, starts_at__gt=now)
                 .order_by("starts_at", "pk"))
+    as_lists = connection.vendor == "postgresql"
+    courses = CoursePage.objects.live().public()
+    by_course = bool(q or topic is not None or level or device)
     if q:
-        sessions = sessions.filter(Exists(search_courses(q).filter(pk=OuterRef("course_id"))))
-    if ward is not None:
-        sessions = sessions.filter(venue__ward=ward)
+        courses = search_courses(q, courses)
     if topic is not None:
-        sessions = sessions.filter(Exists(CoursePage.topics.through.objects.filter(
-            coursepage_id=OuterRef("course_id"), topic=topic)))
+        courses = courses.filter(Exists(CoursePage.topics.through.objects.filter(
+            coursepage_id=OuterRef("pk"), topic=topic)))
     if level:
-        sessions = sessions.filter(course__level=level)
+        courses = courses.filter(level=level)
     if device:
         # A class for "any smartphone" suits every phone.
-        sessions = sessions.filter(course__device__in=[device, CoursePage.Device.ANY])
+        courses = courses.filter(device__in=[device, CoursePage.Device.ANY])
+    if as_lists and by_course:
+        sessions = sessions.filter(course_id__in=list(courses.order_by().values_list("pk", flat=True)))
+    else:
+        sessions = sessions.filter(Exists(courses.order_by().filter(pk=OuterRef("course_id"))))
+    if ward is not None:
+        venues = Venue.objects.filter(ward=ward).order_by().values_list("pk", flat=True)
+        if as_lists:
+            sessions = sessions.filter(venue_id__in=list(venues))
+        else:
+            sessions = sessions.filter(Exists(venues.filter(pk=OuterRef("venue_id"))))
     if date_from:
-        sessions = sessions.filter(starts_at__date__gte=date_from)
+        sessions = sessions.filter(starts_at__gte=_day_start(date_from))
     if date_to:
-        sessions = sessions.filter(starts_at__date__lte=date_to)
+        sessions = sessions.filter(starts_at__lt=_day_start(date_to + timedelta(days=1)))
     if free:
         sessions = sessions.with_counts().filter(capacity__gt=F("confirmed_count"))
     return sessions
@@ -147,9 +178,10 @@ def matching_sessions(*, q: str = "", ward=None, topic=None, level: str = "", de
 
 def listing_page(filters: dict, page_number, *, per_page: int = PAGE_SIZE, now=None) -> Page:
     """One page of /classes/ for the valid `filters` of SessionFilterForm: three queries for the sessions (a
-    bounded count, the page's ids, the page's sessions) plus one for public() page restrictions, whatever the
-    number of sessions. Each session on the page carries `refusal` (why it cannot be booked now, or None);
-    `page.paginator.more` is True when more than `page.paginator.count` dates match."""
+    bounded count, the page's ids, the page's sessions) plus one for public() page restrictions and, on PostgreSQL,
+    one for the ids of the matching courses (with a keyword, topic, level or phone) and one for the ward's venues
+    (with a ward), whatever the number of sessions. Each session on the page carries `refusal` (why it cannot be
+    booked now, or None); `page.paginator.more` is True when more than `page.paginator.count` dates match."""
     paginator = SessionPaginator(matching_sessions(**filters, now=now), per_page, load=_with_cards,
                                  limit=count_limit())
     return _mark_refusals(paginator.get_page(page_number), now=now)
