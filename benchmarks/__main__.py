@@ -9,7 +9,7 @@ import sys
 
 BENCHMARKS = ["benchmarks.bench_registration", "benchmarks.bench_listing", "benchmarks.bench_ical",
               "benchmarks.bench_outbox", "benchmarks.bench_spreadsheets", "benchmarks.bench_outreach",
-              "benchmarks.bench_furigana", "benchmarks.bench_planning"]
+              "benchmarks.bench_furigana", "benchmarks.bench_planning", "benchmarks.bench_channels"]
 
 
 def main() -> int:
@@ -26,7 +26,7 @@ def main() -> int:
         from provision.services import ensure_site
 
         ensure_site()
-        print(f"database: {connection.vendor}")  # noqa: T201
+        print(f"database: {connection.vendor}", flush=True)  # noqa: T201
         for name in sys.argv[1:] or BENCHMARKS:
             importlib.import_module(name).run()
     finally:

@@ -10,6 +10,13 @@ id): they travel on the request's personalization (the spec types the top-level 
 personalization's as an object) and come back in SendGrid's event webhook and activity feed, so a message sent
 twice can be traced to its row. A failure after the request was written (no answer within the timeout, the
 connection dropped before the answer) is a `TransientMailError` with `maybe_sent`: SendGrid may have accepted it.
+
+Connection reuse: the sendgrid client's python_http_client opens a new urllib opener for every request, and urllib
+sends `Connection: close`, so each message would cost a TCP (and TLS) handshake. The backend keeps the official
+client to build each request (URL, headers, JSON body) and sends it through `_PooledClient`, a python_http_client
+Client whose `_make_request` (the library's own seam for replacing the transport) goes through one urllib3
+connection pool per backend instance, kept alive between messages until `close()`. A backend is used by one thread
+at a time (courses.outbox_pool gives each thread its own).
 """
 
 import base64
@@ -25,13 +32,15 @@ from email.mime.base import MIMEBase
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
 from http.client import HTTPException
 from socket import gaierror
-from urllib.error import URLError
 
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
+from python_http_client import Client as HttpClient
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
+from python_http_client.exceptions import err_dict as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import (
     ApiKeyIncludedException,
@@ -119,6 +128,8 @@ class SendGridBackend(BaseEmailBackend):
         **kwargs,
     ):
         super().__init__(fail_silently=fail_silently, **kwargs)
+        self._pool: urllib3.PoolManager | None = None
+        self._sendgrid: SendGridAPIClient | None = None
         self.api_key = api_key or settings.SENDGRID_API_KEY
         self.host = (host or settings.SENDGRID_API_HOST).rstrip("/")
         self.timeout = float(timeout if timeout is not None else settings.SENDGRID_TIMEOUT)
@@ -127,6 +138,20 @@ class SendGridBackend(BaseEmailBackend):
         # python_http_client treats a falsy timeout as "wait forever".
         if not (self.timeout > 0 and math.isfinite(self.timeout)):
             raise ImproperlyConfigured("SENDGRID_TIMEOUT must be a positive number of seconds.")
+
+    def open(self) -> bool:
+        """Make the connection pool (kept alive between messages); True when it is new."""
+        if self._pool is not None:
+            return False
+        self._pool = urllib3.PoolManager(num_pools=2, maxsize=1, retries=False)
+        return True
+
+    def close(self) -> None:
+        """Close the kept-alive connection. The outbox's drain calls it at the end; a backend that is never closed
+        lets urllib3 close its connection when the pool is garbage collected."""
+        pool, self._pool, self._sendgrid = self._pool, None, None
+        if pool is not None:
+            pool.clear()
 
     def send_messages(self, email_messages) -> int:
         sent = 0
@@ -143,12 +168,17 @@ class SendGridBackend(BaseEmailBackend):
         return sent
 
     def _client(self) -> SendGridAPIClient:
-        client = SendGridAPIClient(api_key=self.api_key, host=self.host)
-        # SendGridAPIClient builds its python_http_client.Client without a timeout, and that client passes
-        # `timeout or self.timeout` to urlopen(): None means a stalled connection blocks the worker forever.
-        # The per-path clients it derives (client.mail.send) copy this attribute, so every request gets it.
-        client.client.timeout = self.timeout
-        return client
+        """The official client, made once per backend, sending through this backend's pool (opened if need be)."""
+        self.open()
+        if self._sendgrid is None:
+            client = SendGridAPIClient(api_key=self.api_key, host=self.host)
+            plain = client.client
+            # SendGridAPIClient builds its python_http_client.Client without a timeout; ours has one (a stalled
+            # connection must not block the worker), and the per-path clients it derives (client.mail.send) keep it.
+            client.client = _PooledClient(host=plain.host, request_headers=plain.request_headers,
+                                          version=plain._version, timeout=self.timeout, pool=self._pool)
+            self._sendgrid = client
+        return self._sendgrid
 
     def _send(self, message: EmailMessage) -> None:
         request_body = build_mail(message).get()
@@ -156,7 +186,7 @@ class SendGridBackend(BaseEmailBackend):
             response = self._client().send(request_body)
         except SendGridHTTPError as exc:
             raise self._http_error(exc) from exc
-        except (HTTPException, OSError) as exc:  # OSError covers URLError, TimeoutError and connection errors
+        except (HTTPException, OSError, urllib3.exceptions.HTTPError) as exc:
             raise self._network_error(exc) from exc
         message_id = response.headers.get("X-Message-Id", "") or ""
         message.sendgrid_message_id = message_id
@@ -174,17 +204,22 @@ class SendGridBackend(BaseEmailBackend):
         return PermanentMailError(reason, status_code=status)
 
     def _network_error(self, exc: BaseException) -> TransientMailError:
-        # urllib wraps a failure to connect or to write the request in URLError; a failure while waiting for the
-        # answer (read timeout, connection dropped) comes through bare: the request was sent by then.
-        maybe_sent = not isinstance(exc, URLError)
-        cause = exc.reason if isinstance(exc, URLError) and isinstance(exc.reason, BaseException) else exc
-        if isinstance(cause, TimeoutError):
-            kind, reason = "timeout", f"no answer from SendGrid within {self.timeout:g} s"
+        # urllib3 tells a failure to connect (NewConnectionError, a connect timeout: nothing was sent) from a failure
+        # while waiting for the answer (a read timeout, the connection dropped: the request was sent by then).
+        sent_by_then = isinstance(exc, urllib3.exceptions.ReadTimeoutError | urllib3.exceptions.ProtocolError
+                                  | HTTPException | ConnectionError | TimeoutError)
+        connecting = isinstance(exc, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError included
+        maybe_sent = sent_by_then and not connecting
+        cause = exc.__cause__ if isinstance(exc, urllib3.exceptions.NewConnectionError) else exc
+        if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1:
+            cause = exc.args[1]  # ProtocolError("Connection aborted.", RemoteDisconnected(...))
+        if isinstance(exc, urllib3.exceptions.NameResolutionError) or isinstance(cause, gaierror):
+            kind, reason = "DNS", "SendGrid's host name did not resolve"
         elif isinstance(cause, ConnectionRefusedError):
             kind, reason = "connection refused", "connection to SendGrid refused"
-        elif isinstance(cause, gaierror):
-            kind, reason = "DNS", "SendGrid's host name did not resolve"
-        elif isinstance(cause, HTTPException | ConnectionError):
+        elif isinstance(exc, urllib3.exceptions.TimeoutError) or isinstance(cause, TimeoutError):
+            kind, reason = "timeout", f"no answer from SendGrid within {self.timeout:g} s"
+        elif isinstance(cause, HTTPException | ConnectionError) or isinstance(exc, urllib3.exceptions.ProtocolError):
             kind, reason = "connection lost", f"connection to SendGrid lost ({type(cause).__name__})"
         else:
             kind, reason = "network", f"network error talking to SendGrid ({type(cause).__name__}: {cause})"
@@ -194,6 +229,50 @@ class SendGridBackend(BaseEmailBackend):
 
     def _redact(self, text: str) -> str:
         return text.replace(self.api_key, "[API key]")[:_REASON_MAX]
+
+
+class _PooledClient(HttpClient):
+    """python_http_client's Client (what SendGridAPIClient builds requests with) sending over a shared urllib3 pool
+    with keep-alive instead of a new urllib opener (and connection) per request. The per-path clients it derives
+    (client.mail.send) share the pool. Answers and errors keep python_http_client's shapes (a Response with
+    status_code / body / headers; its HTTPError subclasses for 4xx and 5xx), so the backend reads them as before."""
+
+    def __init__(self, *args, pool: urllib3.PoolManager, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pool = pool
+
+    def _build_client(self, name=None):
+        url_path = self._url_path + [name] if name else self._url_path
+        return _PooledClient(host=self.host, version=self._version, request_headers=self.request_headers,
+                             url_path=url_path, append_slash=self.append_slash, timeout=self.timeout, pool=self._pool)
+
+    def _make_request(self, opener, request, timeout=None):
+        timeout = timeout or self.timeout
+        # No retries, no redirects: the outbox decides retries (a POST repeated here could send a message twice).
+        response = self._pool.urlopen(
+            request.get_method(), request.full_url, body=request.data, headers=dict(request.header_items()),
+            timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False, redirect=False,
+            preload_content=True)
+        if response.status >= 400:
+            error = http_errors.get(response.status, SendGridHTTPError)
+            raise error(response.status, response.reason, response.data, response.headers)
+        return _PooledResponse(response)
+
+
+class _PooledResponse:
+    """A urllib3 response as python_http_client.Response reads a urllib one (getcode, read, info)."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse):
+        self._response = response
+
+    def getcode(self) -> int:
+        return self._response.status
+
+    def read(self) -> bytes:
+        return self._response.data
+
+    def info(self):
+        return self._response.headers
 
 
 def build_mail(message: EmailMessage) -> Mail:

@@ -8,10 +8,11 @@ X-Line-Retry-Key header (a UUID) and the body.
 
 It behaves as LINE does where Dekiru depends on it: a retry key already accepted (within 24 hours) is answered 409
 with the original request's id in `x-line-accepted-request-id` and nothing is sent again; a user id that is not one
-(or is in `unknown_users`: never followed, or blocked the account) is refused with 400. Failures on demand, like
-tests/fake_twilio.py (whose threaded server and handler it reuses): fail_next(status, message=…, retry_after=…) (429
-rate limit or "You have reached your monthly limit.", 5xx), stall_next(seconds) (the push is accepted at once but
-answered only after `seconds`: after the client's timeout), close_next(). The `fake_line` fixture configures
+(or is in `unknown_users`: never followed, or blocked the account) is refused with 400. The threaded server and its
+request and connection counts are tests/fake_provider.py's, as for tests/fake_twilio.py. Failures on demand:
+fail_next(status, message=…, retry_after=…) (429 rate limit or "You have reached your monthly limit.", 5xx),
+stall_next(seconds) (the push is accepted at once but answered only after `seconds`: after the client's timeout),
+close_next(). The `fake_line` fixture configures
 cms.line for it and fails the test at teardown if any request was invalid.
 """
 
@@ -19,10 +20,7 @@ import json
 import os
 import re
 import secrets
-import threading
-import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,8 +31,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers
 
-from tests.fake_twilio import _Handler as _TwilioHandler
-from tests.fake_twilio import _Server
+from tests.fake_provider import FakeProvider
 
 ACCESS_TOKEN = "test-line-channel-access-token-0123456789"
 CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"
@@ -127,8 +124,15 @@ class _Plan:
     seconds: float = 0.0
 
 
-class FakeLine:
+class FakeLine(FakeProvider):
+    """LINE's push and reply endpoints on 127.0.0.1; the server, the request and connection counts are
+    tests/fake_provider.py's."""
+
+    name = "fake-line"
+    recorded = "pushes"
+
     def __init__(self, *, access_token: str = ACCESS_TOKEN):
+        super().__init__()
         self.access_token = access_token
         self.pushes: list[dict] = []
         self.replies: list[dict] = []
@@ -138,39 +142,9 @@ class FakeLine:
         self.invalid: list[tuple[str, list[str]]] = []
         self.unknown_users: set[str] = set()
         self.accepted_keys: dict[str, str] = {}  # X-Line-Retry-Key → the request id that accepted it
-        self._plans: deque[_Plan] = deque()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = None
-        self._thread = None
 
-    def start(self) -> "FakeLine":
+    def _prepare(self) -> None:
         openapi()
-        self._stopping.clear()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler, fake=self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-line", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-        self._httpd = self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     # -- planned failures --------------------------------------------------------------------------------------
     def fail_next(self, status: int, *, message: str = "", retry_after: str | None = None, times: int = 1) -> None:
@@ -183,28 +157,9 @@ class FakeLine:
     def close_next(self, times: int = 1) -> None:
         self._plan(_Plan("close"), times)
 
-    def _plan(self, plan: _Plan, times: int) -> None:
-        with self._lock:
-            self._plans.extend([plan] * times)
-
-    @property
-    def request_count(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
     def sent_to(self, user: str) -> list[dict]:
         with self._lock:
             return [push for push in self.pushes if push["body"].get("to") == user]
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if len(self.pushes) >= count:
-                    return list(self.pushes)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"FakeLine: {len(self.pushes)} pushes after {timeout} s, wanted {count}")
-            time.sleep(0.01)
 
     # -- the handler's side ------------------------------------------------------------------------------------
     def _handle(self, handler) -> None:
@@ -227,8 +182,8 @@ class FakeLine:
         body = json.loads(raw)
         key = headers.get("x-line-retry-key")
 
+        plan = self._next_plan()
         with self._lock:
-            plan = self._plans.popleft() if self._plans else None
             accepted = self.accepted_keys.get(key) if key else None
         if plan is not None and plan.action == "close":
             handler.close_connection = True
@@ -252,10 +207,8 @@ class FakeLine:
             (self.pushes if path == PUSH_PATH else self.replies).append(record)
             if key:
                 self.accepted_keys[key] = request_id
-        if plan is not None and plan.action == "stall":
-            if self._stopping.wait(plan.seconds):
-                handler.close_connection = True
-                return
+        if plan is not None and plan.action == "stall" and self._stall(handler, plan.seconds):
+            return
         sent = [{"id": str(secrets.randbelow(10 ** 17)), "quoteToken": secrets.token_urlsafe(16)}
                 for _message in body["messages"]]
         _respond(handler, 200, json.dumps({"sentMessages": sent}).encode(), headers={"x-line-request-id": request_id})
@@ -274,12 +227,6 @@ def _respond(handler, status: int, body: bytes, *, headers: dict | None = None) 
         handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(body)
-
-
-class _Handler(_TwilioHandler):
-    """tests.fake_twilio's threaded handler (it hands every request to the server's fake), under LINE's name."""
-
-    server_version = "FakeLine/1.0"
 
 
 @pytest.fixture

@@ -18,13 +18,9 @@ import binascii
 import json
 import os
 import secrets
-import sys
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +28,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from tests.fake_provider import FakeProvider
 
 SEND_PATH = "/v3/mail/send"
 FAKE_API_KEY = "SG.test-key"
@@ -195,62 +193,28 @@ class _Plan:
     seconds: float = 0.0
 
 
-class FakeSendGrid:
+class FakeSendGrid(FakeProvider):
     """POST /v3/mail/send on 127.0.0.1 (anything else: 404), recording what it accepted.
 
     Thread-safe: the server answers each connection in its own thread, and records under a lock.
     `messages` holds every accepted request as {"body": <parsed JSON>, "headers": {...}, "message_id": str}; `invalid`
     every body SendGrid would reject as (body, [error messages]). A stalled request that is finally answered 202 is
-    recorded too, like SendGrid accepting a message whose client had already given up.
+    recorded too, like SendGrid accepting a message whose client had already given up. The server, the request and
+    connection counts are tests/fake_provider.py's.
     """
 
+    name = "fake-sendgrid"
+    recorded = "messages"
+
     def __init__(self, *, api_key: str | None = None, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(host=host, port=port)
         self.api_key = api_key  # None: any "Bearer <something>" is accepted
         self.messages: list[dict] = []
         self.invalid: list[tuple[Any, list[str]]] = []
-        self._request_count = 0
-        self._plans: deque[_Plan] = deque()
         self._down: str | None = None  # None when up, else the Retry-After to send ("" for none)
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._address = (host, port)
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
-    def start(self) -> "FakeSendGrid":
+    def _prepare(self) -> None:
         request_validator()  # fail fast on a missing spec, and compile once before the first request
-        self._stopping.clear()
-        self._httpd = _Server(self._address, _Handler, fake=self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-sendgrid", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._stopping.set()  # wakes stalled handlers
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-        self._httpd = self._thread = None
-
-    def __enter__(self) -> "FakeSendGrid":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._httpd is None:
-            raise RuntimeError("FakeSendGrid is not started")
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # -- planned failures --------------------------------------------------------------------------------------
     def fail_next(self, status: int, *, times: int = 1, retry_after: float | str | None = None,
@@ -287,17 +251,7 @@ class FakeSendGrid:
     def is_down(self) -> bool:
         return self._down is not None
 
-    def _plan(self, plan: _Plan, times: int) -> None:
-        with self._lock:
-            self._plans.extend([plan] * times)
-
     # -- what it received ----------------------------------------------------------------------------------------
-    @property
-    def request_count(self) -> int:
-        """Requests received on any path, including refused, failed and dropped ones."""
-        with self._lock:
-            return self._request_count
-
     @property
     def last_message(self) -> dict:
         with self._lock:
@@ -321,17 +275,6 @@ class FakeSendGrid:
             for item in body.get("attachments") or ()
         ]
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
-        """Wait until at least `count` messages are recorded (e.g. after a stall), and return them."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"FakeSendGrid: {len(self.messages)} messages after {timeout} s, wanted {count}")
-            time.sleep(0.01)
-
     def clear_invalid(self) -> list[tuple[Any, list[str]]]:
         """Forget (and return) the invalid bodies, for tests that post them on purpose."""
         with self._lock:
@@ -345,13 +288,11 @@ class FakeSendGrid:
             self.messages.clear()
             self.invalid.clear()
             self._plans.clear()
-            self._request_count = 0
             self._down = None
+        self.reset_counts()
 
     # -- the request handler's side ------------------------------------------------------------------------------
-    def _handle(self, handler: "_Handler") -> None:
-        with self._lock:
-            self._request_count += 1
+    def _handle(self, handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length > 0 else b""
         if handler.command != "POST" or handler.path.split("?", 1)[0] != SEND_PATH:
@@ -366,8 +307,7 @@ class FakeSendGrid:
             else:
                 plan = self._plans.popleft() if self._plans else None
         if plan is not None and plan.action == "stall":
-            if self._stopping.wait(plan.seconds):
-                handler.close_connection = True
+            if self._stall(handler, plan.seconds):
                 return
             plan = None
         if plan is not None and plan.action == "close":
@@ -383,7 +323,7 @@ class FakeSendGrid:
             self.messages.append({"body": body, "headers": dict(handler.headers.items()), "message_id": message_id})
         _respond(handler, 202, b"", [("X-Message-Id", message_id)])
 
-    def _judge(self, handler: "_Handler", raw: bytes) -> tuple[int, bytes, Any]:
+    def _judge(self, handler, raw: bytes) -> tuple[int, bytes, Any]:
         """What SendGrid would answer, if nothing went wrong on its side: (status, body, parsed request body)."""
         authorization = handler.headers.get("Authorization", "")
         key = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
@@ -429,34 +369,6 @@ def _respond(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
     handler.end_headers()
     if body:
         handler.wfile.write(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for stalled handlers
-    request_queue_size = 128  # the benchmark opens connections quickly
-
-    def __init__(self, address, handler_class, *, fake: FakeSendGrid):
-        self.fake = fake
-        super().__init__(address, handler_class)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that gave up (timeout) leaves a closed socket behind: not worth a traceback on stderr.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeSendGrid/1.0"
-
-    def _dispatch(self) -> None:
-        self.server.fake._handle(self)
-
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _dispatch
-
-    def log_message(self, format, *args) -> None:  # quiet: the benchmark sends thousands
-        pass
 
 
 @pytest.fixture

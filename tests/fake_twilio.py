@@ -5,7 +5,8 @@ spec (shared/twilio/twilio_api_v2010.json, or $DEKIRU_TWILIO_SPEC) with openapi-
     with FakeTwilio() as server:            # 127.0.0.1, an ephemeral port, a daemon thread
         server.messages                     # every accepted SMS: {"form": {...}, "sid": "SM…"}
 
-Failures on demand, like tests/fake_sendgrid.py: fail_next(status, code=…) (429, 5xx, 400 with Twilio's error code,
+The threaded server and its request and connection counts are tests/fake_provider.py's. Failures on demand, like
+tests/fake_sendgrid.py: fail_next(status, code=…) (429, 5xx, 400 with Twilio's error code,
 e.g. 21211 "invalid number"), stall_next(seconds) (answers after the client's timeout: the SMS is accepted all the
 same), close_next(). Numbers in `invalid_numbers` are refused with 21211, as Twilio refuses a number that is not one.
 The `fake_twilio` fixture configures cms.sms for it and fails the test at teardown if any request was invalid.
@@ -15,13 +16,9 @@ import base64
 import json
 import os
 import secrets
-import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +26,8 @@ import pytest
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers
+
+from tests.fake_provider import FakeProvider
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -114,47 +113,23 @@ class _Plan:
     seconds: float = 0.0
 
 
-class FakeTwilio:
+class FakeTwilio(FakeProvider):
+    """POST /2010-04-01/Accounts/<sid>/Messages.json on 127.0.0.1; the server, the request and connection counts are
+    tests/fake_provider.py's."""
+
+    name = "fake-twilio"
+    recorded = "messages"
+
     def __init__(self, *, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN):
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[dict] = []
         self.invalid: list[tuple[str, list[str]]] = []
         self.invalid_numbers: set[str] = set()
-        self._request_count = 0
-        self._plans: deque[_Plan] = deque()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = None
-        self._thread = None
 
-    def start(self) -> "FakeTwilio":
+    def _prepare(self) -> None:
         openapi()
-        self._stopping.clear()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler, fake=self)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-twilio", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is None:
-            return
-        self._stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-        self._httpd = self._thread = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     # -- planned failures --------------------------------------------------------------------------------------
     def fail_next(self, status: int, *, code: int | None = None, times: int = 1) -> None:
@@ -167,33 +142,12 @@ class FakeTwilio:
     def close_next(self, times: int = 1) -> None:
         self._plan(_Plan("close"), times)
 
-    def _plan(self, plan: _Plan, times: int) -> None:
-        with self._lock:
-            self._plans.extend([plan] * times)
-
-    @property
-    def request_count(self) -> int:
-        with self._lock:
-            return self._request_count
-
     def sent_to(self, number: str) -> list[dict]:
         with self._lock:
             return [message for message in self.messages if message["form"].get("To") == number]
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"FakeTwilio: {len(self.messages)} messages after {timeout} s, wanted {count}")
-            time.sleep(0.01)
-
     # -- the handler's side ------------------------------------------------------------------------------------
-    def _handle(self, handler: "_Handler") -> None:
-        with self._lock:
-            self._request_count += 1
+    def _handle(self, handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length > 0 else b""
         headers = {name.lower(): value for name, value in handler.headers.items()}
@@ -215,11 +169,9 @@ class FakeTwilio:
                 self.invalid.append((raw.decode("utf-8", "replace"), problems))
             return _error(handler, 400, 21601, "; ".join(problems)[:300])
 
-        with self._lock:
-            plan = self._plans.popleft() if self._plans else None
+        plan = self._next_plan()
         if plan is not None and plan.action == "stall":
-            if self._stopping.wait(plan.seconds):
-                handler.close_connection = True
+            if self._stall(handler, plan.seconds):
                 return
             plan = None
         if plan is not None and plan.action == "close":
@@ -257,32 +209,6 @@ def _respond(handler, status: int, body: bytes) -> None:
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address, handler_class, *, fake: FakeTwilio):
-        self.fake = fake
-        super().__init__(address, handler_class)
-
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeTwilio/1.0"
-
-    def _dispatch(self) -> None:
-        self.server.fake._handle(self)
-
-    do_POST = do_GET = _dispatch
-
-    def log_message(self, format, *args) -> None:
-        pass
 
 
 @pytest.fixture

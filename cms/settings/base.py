@@ -257,6 +257,8 @@ DEKIRU_SELF_ASSESSMENT_POST_DAYS = int(os.environ.get("DEKIRU_SELF_ASSESSMENT_PO
 # docs/deployment.md): taken from the environment when set there. A value that is not of the right type stops the
 # start-up with the setting's name.
 _FROM_ENVIRONMENT = {
+    # The outbox worker (courses.outbox_pool)
+    "DEKIRU_OUTBOX_THREADS": int,
     # SMS (cms.sms)
     "DEKIRU_SMS_BACKEND": str, "DEKIRU_TWILIO_ACCOUNT_SID": str, "DEKIRU_TWILIO_AUTH_TOKEN": str,
     "DEKIRU_TWILIO_FROM": str, "DEKIRU_TWILIO_TIMEOUT": float, "DEKIRU_TWILIO_BASE_URL": str,

@@ -5,6 +5,9 @@ The usual worker is django-tasks' own: `python manage.py db_worker --backend mai
 is for draining a backlog by hand, for a host without the task worker, and for the benchmark. Any number of these
 and of db_worker may run at once: a message is claimed by one of them only. Staff invitation e-mails that are due
 (partners.invitations) are sent on each pass too, so a host without the task worker (and `make demo`) sends them.
+
+`--threads N` (default settings.DEKIRU_OUTBOX_THREADS, 1) drains with N threads at once, each with its own database
+connection and its own kept-alive connection to each provider (courses.outbox_pool); on SQLite it stays at one.
 """
 
 import time
@@ -13,7 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from cms.heartbeats import beat
-from courses import outbox
+from courses import outbox, outbox_pool
 from partners import invitations
 
 
@@ -25,8 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--loop", action="store_true", help="Keep running, checking every --interval seconds.")
         parser.add_argument("--interval", type=float, default=5.0)
         parser.add_argument("--sweep-every", type=float, default=300.0)
+        parser.add_argument("--threads", type=int, default=None,
+                            help="Drain with this many threads at once (default DEKIRU_OUTBOX_THREADS, 1; "
+                                 "always 1 on SQLite).")
 
-    def handle(self, *args, limit=None, loop=False, interval=5.0, sweep_every=300.0, **options):
+    def handle(self, *args, limit=None, loop=False, interval=5.0, sweep_every=300.0, threads=None, **options):
+        threads = outbox_pool.usable_threads(threads if threads is not None else outbox_pool.configured_threads())
         last_sweep = 0.0
         while True:
             if loop:
@@ -34,7 +41,7 @@ class Command(BaseCommand):
             if loop and time.monotonic() - last_sweep >= sweep_every:
                 outbox.sweep()
                 last_sweep = time.monotonic()
-            outcomes = outbox.send_due_messages(limit=limit)
+            outcomes = outbox_pool.drain_concurrently(threads=threads, limit=limit)
             invitation_outcomes = invitations.send_due_invitations(limit=limit)
             if invitation_outcomes:
                 summary = ", ".join(f"{status} {count}" for status, count in sorted(invitation_outcomes.items()))
