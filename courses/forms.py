@@ -2,6 +2,10 @@ import re
 
 from django import forms
 from django.core.validators import validate_email
+from django.forms.renderers import DjangoTemplates
+from django.utils.choices import BaseChoiceIterator, normalize_choices
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -16,7 +20,7 @@ from cms.normalize import (
 )
 from courses import line_linking
 from courses.models import CoursePage, Participant, Registration, Topic
-from courses.recipients import Recipient, is_mobile, recipient_for
+from courses.recipients import MOBILE, Recipient, is_mobile, recipient_for
 from courses.services import BookerDetails, ParticipantDetails
 from partners.models import Ward
 
@@ -44,6 +48,27 @@ def clean_email_value(value: str) -> str:
 DECLINED = "declined"
 
 
+class _ChoicesReadOnce(BaseChoiceIterator):
+    """Choices read from the database when first needed, then kept for the form: a select reads its choices twice
+    (its options, and Django's check whether its first choice is empty for `required`). Each form's copy of the
+    field starts afresh, so a form never shows choices older than itself."""
+
+    def __init__(self, func):
+        self.func = func
+        self.read = None
+
+    def __iter__(self):
+        if self.read is None:
+            self.read = list(normalize_choices(self.func()))
+        yield from self.read
+
+    def __copy__(self):
+        return type(self)(self.func)
+
+    def __deepcopy__(self, memo):
+        return type(self)(self.func)
+
+
 class ResidenceField(forms.ChoiceField):
     """Where the person lives: one of the city's wards (its id), "outside" the city, or "declined" (prefer not to
     say). The wards are read when the field is shown or a ward's id is checked, not when the form is made."""
@@ -51,7 +76,7 @@ class ResidenceField(forms.ChoiceField):
     OTHER_ANSWERS = (Participant.Residence.OUTSIDE.value, Participant.Residence.DECLINED.value)
 
     def __init__(self, **kwargs):
-        super().__init__(choices=self.answers, **kwargs)
+        super().__init__(choices=_ChoicesReadOnce(self.answers), **kwargs)
 
     @staticmethod
     def answers():
@@ -86,6 +111,89 @@ class StaffResidenceField(ResidenceField):
                 for value, label in ResidenceField.answers()]
 
 
+# --- Rendering without a template per input ---------------------------------------------------------------------
+
+
+def _escape(value) -> str:
+    return conditional_escape(str(value))
+
+
+def _attrs_html(attrs: dict) -> str:
+    """django/forms/widgets/attrs.html: ` name="value"`, a bare ` name` for True, nothing for False."""
+    return "".join(f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape(value)}"'
+                   for name, value in attrs.items() if value is not False)
+
+
+def _input_html(widget: dict) -> str:
+    """django/forms/widgets/input.html (text, email, tel, hidden, checkbox, and a radio button's input)."""
+    value = "" if widget["value"] is None else f' value="{_escape(widget["value"])}"'
+    attrs = _attrs_html(widget["attrs"])
+    return f'<input type="{_escape(widget["type"])}" name="{_escape(widget["name"])}"{value}{attrs}>'
+
+
+def _input_option_html(widget: dict) -> str:
+    """django/forms/widgets/input_option.html: a radio button or checkbox of a group, optionally inside its label."""
+    if not widget.get("wrap_label"):
+        return _input_html(widget)
+    label_for = f' for="{_escape(widget["attrs"]["id"])}"' if widget["attrs"].get("id") else ""
+    return f'<label{label_for}>{_input_html(widget)}\n {_escape(widget["label"])}</label>'
+
+
+def _textarea_html(widget: dict) -> str:
+    """django/forms/widgets/textarea.html."""
+    value = _escape(widget["value"]) if widget["value"] else ""
+    return f'<textarea name="{_escape(widget["name"])}"{_attrs_html(widget["attrs"])}>\n{value}</textarea>'
+
+
+def _option_html(option: dict) -> str:
+    """django/forms/widgets/select_option.html, as the select includes it (with the file's final newline)."""
+    return (f'<option value="{_escape(option["value"])}"{_attrs_html(option["attrs"])}>{_escape(option["label"])}'
+            "</option>\n")
+
+
+def _select_html(widget: dict) -> str:
+    """django/forms/widgets/select.html."""
+    parts = [f'<select name="{_escape(widget["name"])}"{_attrs_html(widget["attrs"])}>']
+    for group_name, group_choices, _index in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{_escape(group_name)}">')
+        parts.extend(f"\n  {_option_html(option)}" for option in group_choices)
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return "".join(parts)
+
+
+_WIDGETS = "django/forms/widgets/"
+_HTML_BUILDERS = {
+    **{f"{_WIDGETS}{name}.html": _input_html for name in (
+        "input", "text", "email", "tel", "url", "number", "password", "hidden", "checkbox", "search", "date")},
+    f"{_WIDGETS}radio_option.html": _input_option_html,
+    f"{_WIDGETS}checkbox_option.html": _input_option_html,
+    f"{_WIDGETS}input_option.html": _input_option_html,
+    f"{_WIDGETS}textarea.html": _textarea_html,
+    f"{_WIDGETS}select.html": _select_html,
+}
+
+
+class WidgetHtmlRenderer(DjangoTemplates):
+    """A form renderer that writes Django's own widget templates (django/forms/widgets/*.html: inputs, radio buttons,
+    check boxes, text areas, selects and their options) out in Python, with the same markup — the attributes Django
+    computes (id, required, maxlength, aria-describedby to the help and the error, aria-invalid, autocomplete,
+    inputmode…) are the same, only no template is rendered per input and per option, which was most of the form
+    page's time. tests/courses/test_flow_queries.py checks the markup is Django's, byte for byte. Any other template
+    (a form's or a field's layout) is Django's."""
+
+    def render(self, template_name, context, request=None):
+        build = _HTML_BUILDERS.get(template_name)
+        if build is None:
+            return super().render(template_name, context, request=request)
+        return mark_safe(build(context["widget"]).strip())  # noqa: S308 — every value above is escaped
+
+
+_widget_html_renderer = WidgetHtmlRenderer()
+
+
 class RegistrationForm(forms.Form):
     """The one short form a resident fills in, for themself or for a parent. Normalises contact fields; leaves
     names as typed (cms.normalize.normalize_name: invisible characters removed, full-width Latin folded). A name in
@@ -93,6 +201,8 @@ class RegistrationForm(forms.Form):
 
     SELF = "self"
     OTHER = "other"
+
+    default_renderer = _widget_html_renderer
 
     booking_for = forms.ChoiceField(
         label=_("Who is this booking for?"), initial=SELF, widget=forms.RadioSelect, required=False,
@@ -156,6 +266,12 @@ class RegistrationForm(forms.Form):
     sms_consent = forms.BooleanField(
         label=_("I agree to receive SMS about this booking at the mobile number given."), required=False,
         help_text=_("Only if you chose SMS. Receiving SMS is free of charge."))
+    # For the page's script (cms/static/js/notify-choices.js, via data- attributes in courses/register.html), which
+    # narrows the choices as the resident types: the choice each kind of contact detail allows, and what counts as
+    # a mobile number. _check_notify_by still decides.
+    NOTIFY_NEEDS = {"email": Registration.NotifyBy.EMAIL.value, "mobile": Registration.NotifyBy.SMS.value,
+                    "phone": Registration.NotifyBy.CALL.value}
+    MOBILE_PATTERN = MOBILE.pattern
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

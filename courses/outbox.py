@@ -3,16 +3,17 @@
 How a message travels
 ---------------------
 1. `notify()` (courses.notifications) or a periodic job writes an `OutgoingMessage` row in the transaction of the
-   change it reports, and asks (`transaction.on_commit`) the "mail" task backend to send it
-   (courses.tasks.send_message_task). Each logical message has a unique `key` ("reminder:reg=123:start=…"), so
-   asking twice queues it once (INSERT … ON CONFLICT DO NOTHING, safe under concurrency). Nothing is rendered or
-   sent in the request. The channel is chosen when the row is written (`channel_for`), in the stated order: the
-   resident's choice (Registration.notify_by) when it can be used → e-mail when there is an address → LINE when
-   whoever is told linked LINE (courses.recipients) and LINE is on (cms.line) → SMS to a mobile number with
-   consent, when SMS is on (cms.sms) → a phone-channel row (status `to_call`): the call list staff work through
-   (`mark_called`). A channel whose monthly cap is reached (courses.channel_budget) is skipped, and so is a contact
-   a provider reported undeliverable (UndeliverableContact: that e-mail address gets no e-mail, that number no
-   SMS), looked up once per batch of messages (`queue_messages`), not per message.
+   change it reports, and asks the "mail" task backend to send it (courses.tasks.send_message_task): its task row
+   (django-tasks-db) is written in the same transaction, so the message and its task commit together, in one commit
+   (another backend is asked `transaction.on_commit`). Each logical message has a unique `key`
+   ("reminder:reg=123:start=…"), so asking twice queues it once (one INSERT … ON CONFLICT DO NOTHING RETURNING, safe
+   under concurrency). Nothing is rendered or sent in the request. The channel is chosen when the row is written
+   (`channel_for`), in the stated order: the resident's choice (Registration.notify_by) when it can be used → e-mail
+   when there is an address → LINE when whoever is told linked LINE (courses.recipients) and LINE is on (cms.line) →
+   SMS to a mobile number with consent, when SMS is on (cms.sms) → a phone-channel row (status `to_call`): the call
+   list staff work through (`mark_called`). A channel whose monthly cap is reached (courses.channel_budget) is
+   skipped, and so is a contact a provider reported undeliverable (UndeliverableContact: that e-mail address gets no
+   e-mail, that number no SMS), looked up once per batch of messages (`queue_messages`), not per message.
 2. A worker claims a due message: a row lock (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises
    writers, and the claim itself is a conditional UPDATE pending → sending, so it is safe without the lock too),
    a lease (`lease_expires_at`, `claimed_by`), committed before anything is sent.
@@ -94,7 +95,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -196,22 +197,55 @@ def _contact(kind: str, address: str) -> tuple[str, str]:
     return kind, (address or "").strip().lower()
 
 
-def undeliverable_contacts(*, emails_: Iterable[str] = (), phones: Iterable[str] = ()) -> frozenset:
-    """The given e-mail addresses and phone numbers a provider reported undeliverable, as (kind, address) pairs
-    (`_contact`): one query, whatever the number of addresses (none when there is nothing to look up). A number
-    matches however it was written (09012345678 or +819012345678)."""
+def _undeliverable_rows(emails_: Iterable[str], phones: Iterable[str]) -> QuerySet | None:
+    """The UndeliverableContact rows of these addresses and numbers (a number however it was written), or None when
+    there is nothing to look up."""
     emails_ = {address for address in emails_ if address}
     phones = {number for number in phones if number}
     if not emails_ and not phones:
-        return frozenset()
+        return None
     Kind_ = UndeliverableContact.Kind
     email_forms = {address.strip().lower() for address in emails_}
     phone_forms = phones | {sms.e164(number) for number in phones} | {
         "".join(ch for ch in number if ch.isdigit()) for number in phones}
-    rows = UndeliverableContact.objects.alias(address_lower=Lower("address")).filter(
-        Q(kind=Kind_.EMAIL, address_lower__in=email_forms) | Q(kind=Kind_.PHONE, address__in=phone_forms),
-    ).values_list("kind", "address")
-    return frozenset(_contact(kind, address) for kind, address in rows)
+    return UndeliverableContact.objects.alias(address_lower=Lower("address")).filter(
+        Q(kind=Kind_.EMAIL, address_lower__in=email_forms) | Q(kind=Kind_.PHONE, address__in=phone_forms))
+
+
+def undeliverable_contacts(*, emails_: Iterable[str] = (), phones: Iterable[str] = ()) -> frozenset:
+    """The given e-mail addresses and phone numbers a provider reported undeliverable, as (kind, address) pairs
+    (`_contact`): one query, whatever the number of addresses (none when there is nothing to look up). A number
+    matches however it was written (09012345678 or +819012345678)."""
+    rows = _undeliverable_rows(emails_, phones)
+    if rows is None:
+        return frozenset()
+    return frozenset(_contact(kind, address) for kind, address in rows.values_list("kind", "address"))
+
+
+# Contacts known to be deliverable in this context (`contacts_checked`): queue_messages need not look them up.
+_deliverable: ContextVar[frozenset] = ContextVar("dekiru_outbox_deliverable", default=frozenset())
+
+
+def any_undeliverable(*, emails_: Iterable[str] = (), phones: Iterable[str] = ()):
+    """An expression (Exists) saying whether any of these contacts was reported undeliverable, to be read in a
+    query the caller makes anyway (the booking's session lock, courses.services.register), or None when there is
+    nothing to look up. Then `contacts_checked`."""
+    rows = _undeliverable_rows(emails_, phones)
+    return None if rows is None else Exists(rows)
+
+
+@contextmanager
+def contacts_checked(*, emails_: Iterable[str] = (), phones: Iterable[str] = ()) -> Iterator[None]:
+    """Inside this block, these contacts are known deliverable (`any_undeliverable` said none is reported):
+    messages queued to them choose their channel without the look-up (one query less in the booking's transaction).
+    A message to any other contact is looked up as usual."""
+    known = frozenset(_contact(UndeliverableContact.Kind.EMAIL, address) for address in emails_ if address) | (
+        frozenset(_contact(UndeliverableContact.Kind.PHONE, number) for number in phones if number))
+    token = _deliverable.set(_deliverable.get() | known)
+    try:
+        yield
+    finally:
+        _deliverable.reset(token)
 
 
 def can_email(recipient: Recipient, *, undeliverable: frozenset = frozenset()) -> bool:
@@ -296,6 +330,9 @@ def _avoid_undeliverable(messages: list[OutgoingMessage]) -> list[OutgoingMessag
               and message.channel in (Channel.EMAIL, Channel.SMS)]
     if not chosen:
         return messages
+    known = _deliverable.get()
+    if known and all(_message_contact(message) in known for message in chosen):
+        return messages  # checked already (contacts_checked)
     bad = undeliverable_contacts(emails_=[m.to_email for m in chosen if m.channel == Channel.EMAIL],
                                  phones=[m.to_phone for m in chosen if m.channel == Channel.SMS])
     if not bad:
@@ -321,30 +358,105 @@ def _avoid_undeliverable(messages: list[OutgoingMessage]) -> list[OutgoingMessag
     return kept
 
 
+def _message_contact(message: OutgoingMessage) -> tuple[str, str]:
+    """The contact an e-mail or SMS message goes to, as `_contact` gives it."""
+    if message.channel == Channel.EMAIL:
+        return _contact(UndeliverableContact.Kind.EMAIL, message.to_email)
+    return _contact(UndeliverableContact.Kind.PHONE, message.to_phone)
+
+
 def queue_messages(messages: Iterable[OutgoingMessage | None]) -> int:
-    """Insert the messages whose key is not queued yet (the others are left as they are) and, once the transaction
-    commits, ask the mail worker to send the new e-mails, LINE messages and SMS. Returns how many were new. A
-    constant number of queries whatever the number of messages (undeliverable contacts: one, `_avoid_undeliverable`)."""
+    """Insert the messages whose key is not queued yet (the others are left as they are) and ask the mail worker to
+    send the new e-mails, LINE messages and SMS: the task row is written in the same transaction when the "mail"
+    backend keeps its tasks in this database (django-tasks-db), so message and task commit or roll back together;
+    any other backend is asked once the transaction commits. Returns how many were new. A constant number of
+    queries whatever the number of messages: one INSERT … ON CONFLICT DO NOTHING RETURNING (per batch the database
+    takes), the task's INSERT, and the undeliverable contacts (one, `_avoid_undeliverable`)."""
     messages = [message for message in messages if message is not None]
     if not messages:
         return 0
     messages = _avoid_undeliverable(messages)
-    keys = [message.key for message in messages]
-    existing = set(OutgoingMessage.objects.filter(key__in=keys).values_list("key", flat=True))
-    new = [message for message in messages if message.key not in existing]
-    if not new:
-        return 0
-    # ON CONFLICT DO NOTHING: a concurrent request queueing the same key between the two statements wins quietly.
-    OutgoingMessage.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
-    due = list(OutgoingMessage.objects.filter(key__in=[m.key for m in new], status=Status.PENDING)
-               .values_list("pk", flat=True))
+    new = _insert_new(messages)
+    due = [message.pk for message in new if message.status == Status.PENDING]
     if due:
-        transaction.on_commit(lambda: enqueue(due))
+        _enqueue_with_commit(due)
     return len(new)
 
 
-def enqueue(message_ids: list[int], *, run_after: datetime | None = None) -> None:
-    """Ask the mail worker to send these messages. A failure here loses nothing: the sweeper finds the messages."""
+def _insert_new(messages: list[OutgoingMessage]) -> list[OutgoingMessage]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, key: the messages whose key was not queued yet are written and
+    get their ids; the others (already queued, or queued by a concurrent request meanwhile, or repeated in the
+    batch) are left as they are. One statement per batch; without RETURNING (not PostgreSQL or SQLite) a select
+    of the new ids follows."""
+    from django.db import connections, router
+    from django.db.models.constants import OnConflict
+    from django.db.models.sql import InsertQuery
+
+    using = router.db_for_write(OutgoingMessage)
+    connection = connections[using]
+    if not connection.features.can_return_rows_from_bulk_insert:  # pragma: no cover — neither of our databases
+        existing = set(OutgoingMessage.objects.filter(key__in=[m.key for m in messages]).values_list("key", flat=True))
+        new = list({m.key: m for m in reversed(messages) if m.key not in existing}.values())[::-1]
+        OutgoingMessage.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+        ids = dict(OutgoingMessage.objects.filter(key__in=[m.key for m in new]).values_list("key", "pk"))
+        for message in new:
+            message.pk = ids.get(message.key)
+        return [message for message in new if message.pk is not None]
+    opts = OutgoingMessage._meta
+    fields = [field for field in opts.concrete_fields if not field.primary_key]
+    returning = [opts.pk, opts.get_field("key")]
+    for message in messages:
+        message._prepare_related_fields_for_save(operation_name="bulk_create")
+    batch_size = max(min(500, connection.ops.bulk_batch_size(fields, messages)), 1)
+    inserted: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(messages), batch_size):
+            query = InsertQuery(OutgoingMessage, on_conflict=OnConflict.IGNORE)
+            query.insert_values(fields, messages[start:start + batch_size])
+            compiler = query.get_compiler(using=using)
+            compiler.returning_fields = returning
+            for sql, params in compiler.as_sql():
+                cursor.execute(sql, params)
+                inserted.update((key, pk) for pk, key in cursor.fetchall())
+    new = []
+    for message in messages:
+        pk = inserted.pop(message.key, None)  # a key repeated in the batch: its first message is the one written
+        if pk is not None:
+            message.pk = pk
+            message._state.adding, message._state.db = False, using
+            new.append(message)
+    return new
+
+
+def _tasks_share_the_transaction() -> bool:
+    """The "mail" backend keeps its tasks in this database (django-tasks-db, routed like the outbox): a task row
+    written now commits or rolls back with the messages it sends."""
+    from django.db import router
+    from django_tasks import task_backends
+    from django_tasks_db import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    backend = task_backends[tasks.send_message_task.backend]
+    return isinstance(backend, DatabaseBackend) and (
+        router.db_for_write(DBTaskResult) == router.db_for_write(OutgoingMessage))
+
+
+def _enqueue_with_commit(message_ids: list[int]) -> None:
+    """Enqueue the send task(s) of messages just written: in the same transaction when the task is a row of this
+    database (no second transaction after the commit, no window in which a commit leaves a message without its task),
+    otherwise once the transaction commits. Outside a transaction both are the same."""
+    if not db_connection.in_atomic_block or not _tasks_share_the_transaction():
+        transaction.on_commit(lambda: enqueue(message_ids))
+        return
+    enqueue(message_ids, in_transaction=True)
+
+
+def enqueue(message_ids: list[int], *, run_after: datetime | None = None, in_transaction: bool = False) -> None:
+    """Ask the mail worker to send these messages. A failure here loses nothing: the sweeper finds the messages.
+    `in_transaction`: the task row is written in the caller's transaction; a database error then is the
+    transaction's (it is raised: on PostgreSQL nothing more could be written, and the change rolls back whole)."""
+    from django.db import DatabaseError
+
     try:
         if len(message_ids) == 1:
             task = tasks.send_message_task
@@ -354,6 +466,10 @@ def enqueue(message_ids: list[int], *, run_after: datetime | None = None) -> Non
         else:
             for start in range(0, len(message_ids), 100):
                 tasks.send_messages_task.enqueue(list(message_ids[start:start + 100]))
+    except DatabaseError:
+        if in_transaction:
+            raise
+        logger.exception("could not enqueue mail task for messages %s; the sweeper will pick them up", message_ids)
     except Exception:
         logger.exception("could not enqueue mail task for messages %s; the sweeper will pick them up", message_ids)
 

@@ -7,20 +7,23 @@ an audit entry and ends with one explicit `notify()` call.
 """
 
 import functools
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, Max, OuterRef, Q
+from django.db.models.functions import Length, Substr
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from wagtail.models import PageViewRestriction
 
 from cms.audit import acting_user, log
 from cms.normalize import normalize_email, normalize_kana, normalize_name, normalize_phone, to_half_width_ascii
 from cms.overload import bounded_lock_wait
-from courses import references
+from courses import outbox, references
 from courses.models import CoursePage, Participant, Registration, Session, SessionStaff
 from courses.notifications import Event, notify
 from courses.search import search_courses
@@ -132,8 +135,26 @@ class RegistrationResult:
 # lock is what keeps the count right) --------------------------------------------------------------------
 
 
+# What else the booking's lock statement reads (register: whether the contacts given were reported undeliverable).
+_read_with_lock: ContextVar[dict | None] = ContextVar("dekiru_read_with_lock", default=None)
+
+
 def _lock_session(session_id: int) -> Session:
-    return Session.objects.select_for_update().select_related("course").get(pk=session_id)
+    """Lock the session's row (only that row: `of=("self",)`, so that bookings of other sessions of the course, and
+    staff editing the course page, do not queue behind this one) and read it with its course and whether the course
+    page is public (`course_public`, one statement: no second read for check_open_for_registration), and whatever
+    the caller reads with it (`_read_with_lock`)."""
+    return (Session.objects.select_for_update(of=("self",)).select_related("course")
+            .annotate(course_public=_course_public(), **(_read_with_lock.get() or {})).get(pk=session_id))
+
+
+def _course_public():
+    """Whether the session's course page is live and not private, as CoursePage.objects.live().public() says (no view
+    restriction on the page or any page above it: a restricted page's path is a prefix of the course's path), as an
+    expression of the session's query."""
+    restricted = PageViewRestriction.objects.filter(
+        page__path=Substr(OuterRef("course__path"), 1, Length("page__path")))
+    return ExpressionWrapper(Q(course__live=True) & ~Exists(restricted), output_field=BooleanField())
 
 
 def _seated_count(session: Session) -> int:
@@ -144,7 +165,8 @@ def check_open_for_registration(session: Session, *, now: datetime | None = None
     """Refuse a booking (web, phone, move, import) of a session that is cancelled, past, outside its booking window,
     or of a course whose page is not public (a draft, unpublished, or behind a view restriction)."""
     check_booking_window(session, now=now)
-    if not course_is_public(session.course_id):
+    public = getattr(session, "course_public", None)  # read with the lock (_lock_session)
+    if not (course_is_public(session.course_id) if public is None else public):
         raise CourseNotPublic()
 
 
@@ -156,6 +178,12 @@ def course_is_public(course_id: int) -> bool:
 def public_sessions():
     """Sessions of live, public courses (whatever their date or status)."""
     return Session.objects.filter(course__in=CoursePage.objects.live().public().values("pk"))
+
+
+def public_session_queryset():
+    """Sessions of live, public courses, as public_sessions() but in the session's own query (no query beforehand
+    for the view restrictions): for reading one session, e.g. the registration form's."""
+    return Session.objects.alias(course_public=_course_public()).filter(course_public=True)
 
 
 def check_booking_window(session: Session, *, now: datetime | None = None) -> None:
@@ -188,7 +216,7 @@ def refusal_reason(session: Session, *, now: datetime | None = None) -> str | No
     return refusal.message if refusal else None
 
 
-def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetails) -> Participant:
+def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetails) -> tuple[Participant, bool]:
     """The same person is the same name with the same e-mail or phone; anything else is a new participant.
 
     A shared family phone or e-mail is common, so contact alone never identifies a person. Someone without
@@ -227,8 +255,9 @@ def _find_or_create_participant(details: ParticipantDetails, booker: BookerDetai
     if details.consent:
         participant.consent_policy_version = settings.DEKIRU_PRIVACY_POLICY_VERSION
         participant.consented_at = now
+    created = participant.pk is None
     participant.save()
-    return participant
+    return participant, created
 
 
 def _next_waitlist_position(session: Session) -> int:
@@ -341,14 +370,26 @@ def register(
     if not (details.email or details.phone or booker.email or booker.phone):
         raise ContactRequired()
 
-    with transaction.atomic(), (bounded_lock_wait() if bounded_wait else nullcontext()):
+    emails, phones = [details.email, booker.email], [details.phone, booker.phone]
+    with transaction.atomic(), (bounded_lock_wait() if bounded_wait else nullcontext()), ExitStack() as checked:
         # Lock first: a double click or two processes then see each other's participant and registration. With
         # `bounded_wait` (the public form), a lock not granted in time raises cms.overload.Busy with nothing
-        # written: the view answers 「ただいま混み合っています」 and keeps the form.
-        session = _lock_session(session.pk)
+        # written: the view answers 「ただいま混み合っています」 and keeps the form. The same statement reads whether
+        # the contacts given were reported undeliverable, which the confirmation's channel depends on (courses.outbox:
+        # one query less); that needs no lock, the participant and the seats read after it do.
+        undeliverable = outbox.any_undeliverable(emails_=emails, phones=phones)
+        token = _read_with_lock.set({"contacts_undeliverable": undeliverable} if undeliverable is not None else None)
+        try:
+            session = _lock_session(session.pk)
+        finally:
+            _read_with_lock.reset(token)
+        if getattr(session, "contacts_undeliverable", None) is False:
+            checked.enter_context(outbox.contacts_checked(emails_=emails, phones=phones))
         check_open_for_registration(session)
-        person = _find_or_create_participant(details, booker)
-        existing = session.registrations.filter(participant=person, status__in=Registration.ACTIVE).first()
+        person, new_person = _find_or_create_participant(details, booker)
+        # Someone just written down has no registration yet: no need to look (one query less per new person).
+        existing = None if new_person else (
+            session.registrations.filter(participant=person, status__in=Registration.ACTIVE).first())
         if existing is not None:
             notify(Event.REGISTRATION_RESENT, registration=existing, session=session)
             return RegistrationResult(registration=existing, created=False)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -14,7 +15,7 @@ from cms.models import SiteSettings
 from cms.ratelimit import ratelimit_post
 from courses import listing, services
 from courses.forms import RegistrationForm, SessionFilterForm
-from courses.models import Registration, waitlist_rank
+from courses.models import Registration, Session, waitlist_rank
 from courses.recipients import recipient_for
 from courses.search import search_courses
 from courses.tokens import registration_from_token
@@ -41,47 +42,75 @@ def register(request, session_id):
     in words and where messages will go, with the answers carried as hidden fields; its 「この内容で申し込む」
     posts them again (validated again: the review page is never trusted) and registers, its 「修正する」 shows
     the form with every value kept. A double click on the last button still makes one registration
-    (services.register is idempotent per person and session)."""
-    session = get_object_or_404(
-        services.public_sessions().with_counts().select_related("course", "venue", "venue__ward", "organiser"),
-        pk=session_id)
-    course = session.course
-    refusal = services.refusal_reason(session)
-    context = {
-        "page": course, "course": course, "session": session, "refusal": refusal,
-        "privacy_policy_version": settings.DEKIRU_PRIVACY_POLICY_VERSION,
-    }
+    (services.register is idempotent per person and session).
 
+    The last step reads nothing before the booking's transaction: services.register locks the session and reads it
+    (with its course's public check) in one statement, so the page's reading of the session, with its seat counts,
+    happens only when a page is shown again (invalid answers, a refusal, 「ただいま混み合っています」)."""
     form = RegistrationForm(request.POST or None)
     step = request.POST.get("step")
+    if request.method == "POST" and step == STEP_REGISTER:
+        return _register(request, session_id, form)
+    context = _page_context(session_id)
     if request.method == "POST" and step == STEP_EDIT:
         # Back from the review: the answers as typed, in the form, without the error summary of an empty form.
         return TemplateResponse(request, "courses/register.html", context | {"form": form, "editing": True})
-    if request.method == "POST" and refusal is None and form.is_valid():
-        review = context | {"form": form, "answers": form.answers(), "recipient": form.recipient()}
-        if step != STEP_REGISTER:
-            return TemplateResponse(request, "courses/register_review.html", review)
-        if overload.queued_too_long(request):
-            return _busy(request, review)
-        try:
-            booker = form.booker_details()
-            notify_by, sms_consent = form.notify_choice()
-            result = services.register(
-                session=session, participant=form.participant_details(get_language()), booker=booker,
-                channel=Registration.Channel.WEB,
-                booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.SELF, actor=request.user,
-                notify_by=notify_by, sms_consent=sms_consent, bounded_wait=True)
-        except overload.Busy:
-            return _busy(request, review)
-        except services.RegistrationError as exc:
-            form.add_error(None, exc.message)
-        else:
-            if not result.created:
-                # Never show someone else's booking, or its cancel link, to whoever submitted the form.
-                return redirect("courses:already_registered")
-            return redirect(result.registration.get_manage_url())
+    if request.method == "POST" and context["refusal"] is None and form.is_valid():
+        return TemplateResponse(request, "courses/register_review.html", _review_context(context, form))
+    return _form_page(request, context, form)
+
+
+def _page_context(session_id) -> dict:
+    """What the form and review pages show of the session: one query (the session with its seat counts, course,
+    venue, ward and organiser, of a public course only; 404 otherwise)."""
+    session = get_object_or_404(
+        services.public_session_queryset().with_counts().select_related("course", "venue", "venue__ward",
+                                                                        "organiser"),
+        pk=session_id)
+    return {
+        "page": session.course, "course": session.course, "session": session,
+        "refusal": services.refusal_reason(session),
+        "privacy_policy_version": settings.DEKIRU_PRIVACY_POLICY_VERSION,
+    }
+
+
+def _review_context(context: dict, form: RegistrationForm) -> dict:
+    return context | {"form": form, "answers": form.answers(), "recipient": form.recipient()}
+
+
+def _form_page(request, context: dict, form: RegistrationForm) -> TemplateResponse:
     return TemplateResponse(request, "courses/register.html", context | {"form": form},
                             status=400 if request.method == "POST" else 200)
+
+
+def _register(request, session_id, form: RegistrationForm):
+    """「この内容で申し込む」: the answers validated again, then the booking (services.register), whose transaction is
+    the first thing read. A refusal, invalid answers or the busy answer show a page again, with the session read
+    then."""
+    if not form.is_valid():
+        return _form_page(request, _page_context(session_id), form)
+    if overload.queued_too_long(request):
+        return _busy(request, _review_context(_page_context(session_id), form))
+    try:
+        booker = form.booker_details()
+        notify_by, sms_consent = form.notify_choice()
+        result = services.register(
+            session=Session(pk=session_id), participant=form.participant_details(get_language()), booker=booker,
+            channel=Registration.Channel.WEB,
+            booked_by=Registration.BookedBy.FAMILY if booker else Registration.BookedBy.SELF, actor=request.user,
+            notify_by=notify_by, sms_consent=sms_consent, bounded_wait=True)
+    except (Session.DoesNotExist, services.CourseNotPublic) as exc:
+        raise Http404 from exc
+    except overload.Busy:
+        return _busy(request, _review_context(_page_context(session_id), form))
+    except services.RegistrationError as exc:
+        context = _page_context(session_id)
+        form.add_error(None, exc.message)
+        return _form_page(request, context, form)
+    if not result.created:
+        # Never show someone else's booking, or its cancel link, to whoever submitted the form.
+        return redirect("courses:already_registered")
+    return redirect(result.registration.get_manage_url())
 
 
 def _busy(request, review: dict) -> TemplateResponse:

@@ -286,8 +286,8 @@ def test_a_bounce_reads_a_fixed_number_of_queries(hooks, client, fake_sendgrid, 
     message, args = sent_email(fake_sendgrid)
     event = sendgrid_event("bounce", message, args, reason="550 unknown", type="bounce")
     # in_bulk; in a savepoint: the row locked with its registration, participant and session; the contact; the
-    # fallback (existing keys, insert, the new row's id); the report's UPDATE
-    with django_assert_num_queries(9):
+    # fallback (one INSERT … ON CONFLICT DO NOTHING RETURNING); the report's UPDATE
+    with django_assert_num_queries(7):
         assert post_events(client, [event]).status_code == 200
     with django_assert_num_queries(5):  # again (in_bulk; savepoint, the row, the contact's INSERT … ON CONFLICT DO
         # NOTHING): the same event changes nothing
@@ -433,8 +433,8 @@ def test_the_status_callback_reads_a_fixed_number_of_queries(hooks, client, fake
         post_twilio(client, STATUS_URL, status_params(message, "delivered"))
     other, _form = sent_sms(fake_twilio, phone="09087654321")
     # the row by SID; in a savepoint: the row locked with its registration, participant and session; the contact;
-    # the fallback (existing keys, insert, the new row's id); the report's UPDATE
-    with django_assert_num_queries(9):
+    # the fallback (one INSERT … ON CONFLICT DO NOTHING RETURNING); the report's UPDATE
+    with django_assert_num_queries(7):
         post_twilio(client, STATUS_URL, status_params(other, "undelivered", code=30005))
 
 
