@@ -7,6 +7,9 @@ PORT ?= 8000
 TEST_WORKERS ?= auto
 # How far ahead `make test-clock` moves the clock (days).
 CLOCK_OFFSET_DAYS ?= 365
+# `make test TEST_CLOCK_OFFSET_DAYS=365`: the whole run with the clock that many days ahead (CI's SQLite run).
+TEST_CLOCK_OFFSET_DAYS ?= 0
+TEST_CLOCK := $(if $(filter-out 0,$(TEST_CLOCK_OFFSET_DAYS)),--clock-offset-days $(TEST_CLOCK_OFFSET_DAYS))
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-postgres test-clock lint check bench messages install install-js clean lock
@@ -50,10 +53,10 @@ demo: install messages
 # leave idle, and the rest run at a lower priority so the browser's pages load on time. Their output follows.
 test: install install-js messages
 	@rm -f .e2e.log
-	@$(PY) -m pytest -m e2e > .e2e.log 2>&1 & browser=$$!; trap 'kill $$browser 2>/dev/null' INT TERM; \
-	nice -n 10 $(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e"; rest=$$?; \
+	@$(PY) -m pytest -m e2e $(TEST_CLOCK) > .e2e.log 2>&1 & browser=$$!; trap 'kill $$browser 2>/dev/null' INT TERM; \
+	nice -n 10 $(PY) -m pytest -n $(TEST_WORKERS) -m "not e2e" $(TEST_CLOCK); rest=$$?; \
 	wait $$browser; browser_rc=$$?; echo "--- browser tests, run beside the rest ---"; cat .e2e.log; \
-	exit $$(( rest != 0 || browser_rc != 0 ))
+	exit $$(( rest != 0 || (browser_rc != 0 && browser_rc != 5) ))
 
 test-postgres: install messages
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test $(MAKE) test

@@ -45,9 +45,11 @@ def pytest_report_header(config):
 def pytest_collection_modifyitems(config, items):
     """Skip PostgreSQL-only tests on SQLite, and browser tests where Chromium is absent.
 
-    CI sets DEKIRU_REQUIRE_BROWSER=1 so that a missing browser fails the run instead of skipping it, and
-    DEKIRU_URL_WALKS_ON=postgres so that the URL walks (which test permissions and isolation, not the database, and
-    are the slowest tests) run once, on PostgreSQL, to keep CI within its time; `make test` alone runs them everywhere.
+    CI sets DEKIRU_REQUIRE_BROWSER=1 so that a missing browser fails the run instead of skipping it, and runs each
+    of the two slowest families once, to keep CI within its time: DEKIRU_URL_WALKS_ON=postgres (the URL walks test
+    permissions and isolation, not the database) and DEKIRU_BROWSER_TESTS_ON=sqlite (the browser tests drive pages
+    whose database work the rest of the suite covers on both; on SQLite they run with the clock a year ahead).
+    `make test` alone runs both everywhere.
     """
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     has_chromium = shutil.which(os.environ.get("DEKIRU_CHROMIUM", "/usr/bin/chromium")) is not None
@@ -56,6 +58,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…"))
         if "url_walk" in item.keywords and not on_postgres and os.environ.get("DEKIRU_URL_WALKS_ON") == "postgres":
             item.add_marker(pytest.mark.skip(reason="URL walks run on PostgreSQL in CI (DEKIRU_URL_WALKS_ON)"))
+        browsers_on = os.environ.get("DEKIRU_BROWSER_TESTS_ON")
+        if "e2e" in item.keywords and browsers_on and browsers_on != ("postgres" if on_postgres else "sqlite"):
+            item.add_marker(pytest.mark.skip(reason=f"browser tests run on {browsers_on} (DEKIRU_BROWSER_TESTS_ON)"))
+            continue
         if "e2e" in item.keywords and not has_chromium:
             if os.environ.get("DEKIRU_REQUIRE_BROWSER") == "1":
                 raise pytest.UsageError("Browser tests are required (DEKIRU_REQUIRE_BROWSER=1), Chromium is missing.")
