@@ -12,13 +12,12 @@ from datetime import timedelta
 from django.db.models import Count, Q
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from courses import privacy
 from courses.admin.roster import person_label
-from courses.models import Registration, Session
+from courses.models import Registration
 from outreach import followups
 from outreach.admin import signed_entry
 from outreach.admin.signed_entry import (
@@ -28,7 +27,6 @@ from outreach.admin.signed_entry import (
     can_enter,
     entry_urls,
     register_log_actions,
-    visible_sessions,
 )
 from outreach.followup_forms import FollowUpForm
 from outreach.models import FollowUp
@@ -58,16 +56,13 @@ class IndexView(FollowUpBaseView, EntryIndexView):
     def found_url(self, registration):
         return url("enter", registration.pk, "paper")
 
-    def sessions(self):
-        now = timezone.now()
+    def session_window(self, now):
+        return Q(ends_at__lte=now, ends_at__gt=now - timedelta(days=RECENT_DAYS))
+
+    def session_counts(self):
         attended = Q(registrations__status=Registration.Status.ATTENDED)
-        return (visible_sessions(self.request.user)
-                .filter(ends_at__lte=now, ends_at__gt=now - timedelta(days=RECENT_DAYS))
-                .exclude(status=Session.Status.CANCELLED)
-                .annotate(attended_count=Count("registrations", filter=attended),
-                          answered_count=Count("registrations", filter=attended & Q(
-                              registrations__follow_up__isnull=False)))
-                .select_related("course", "venue", "organiser").order_by("-starts_at", "-pk"))
+        return {"attended_count": Count("registrations", filter=attended),
+                "answered_count": Count("registrations", filter=attended & Q(registrations__follow_up__isnull=False))}
 
 
 class SessionPeopleView(FollowUpBaseView, EntrySessionView):

@@ -6,7 +6,8 @@ from django.db import connection
 
 from tests import clock
 
-pytest_plugins = ["tests.fake_sendgrid"]
+# The fake providers' fixtures (fake_sendgrid, fake_twilio, fake_line), for every test module.
+pytest_plugins = ["tests.fake_sendgrid", "tests.fake_twilio", "tests.fake_line"]
 
 
 def pytest_addoption(parser):

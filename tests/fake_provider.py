@@ -19,11 +19,12 @@ one, whatever the number of requests.
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class FakeProvider:
+class FakeProvider(ABC):
     name = "fake-provider"
     recorded = "messages"  # the list of accepted requests wait_for() watches
 
@@ -38,7 +39,7 @@ class FakeProvider:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def _prepare(self) -> None:
+    def _prepare(self) -> None:  # noqa: B027 — optional: a fake with nothing to prepare keeps this
         """Before the server starts (load and compile the provider's spec once)."""
 
     def start(self):
@@ -133,8 +134,9 @@ class FakeProvider:
             self._connections[handler.client_address] += 1
         self._handle(handler)
 
+    @abstractmethod
     def _handle(self, handler: "_Handler") -> None:
-        raise NotImplementedError
+        """Answer one request: each fake provider's own."""
 
 
 class _Server(ThreadingHTTPServer):

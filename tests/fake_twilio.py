@@ -214,8 +214,7 @@ def _respond(handler, status: int, body: bytes) -> None:
 @pytest.fixture
 def fake_twilio(settings):
     """A fresh FakeTwilio with cms.sms pointed at it (1-second timeout). Fails the test at teardown if any request
-    was one Twilio's spec rejects. (To use it in every test module, add "tests.fake_twilio" to the pytest_plugins
-    of tests/conftest.py; until then a module defines its own fixture with `yield from serving(settings)`.)"""
+    was one Twilio's spec rejects (a plugin of tests/conftest.py: every test module has it)."""
     yield from serving(settings)
 
 

@@ -17,17 +17,16 @@ registrations are loaded through `partners.permissions.scope`, so another partne
 
 from datetime import timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from courses import privacy
 from courses.admin.roster import can_view_rosters, person_label
-from courses.models import Registration, Session
+from courses.models import Registration
 from outreach import assessments
 from outreach.admin import signed_entry
 from outreach.admin.signed_entry import (
@@ -107,15 +106,12 @@ class IndexView(AssessmentBaseView, EntryIndexView):
     def found_url(self, registration):
         return session_url(registration.session_id, PAPER, registration.pk)
 
-    def sessions(self):
-        now = timezone.now()
-        return (visible_sessions(self.request.user)
-                .filter(starts_at__gte=now - timedelta(days=RECENT_DAYS),
-                        starts_at__lt=now + timedelta(days=AHEAD_DAYS))
-                .exclude(status=Session.Status.CANCELLED)
-                .annotate(people_count=_count_people(), pre_count=_count_assessments(SelfAssessment.Kind.PRE),
-                          post_count=_count_assessments(SelfAssessment.Kind.POST))
-                .select_related("course", "venue", "organiser").order_by("-starts_at", "-pk"))
+    def session_window(self, now):
+        return Q(starts_at__gte=now - timedelta(days=RECENT_DAYS), starts_at__lt=now + timedelta(days=AHEAD_DAYS))
+
+    def session_counts(self):
+        return {"people_count": _count_people(), "pre_count": _count_assessments(SelfAssessment.Kind.PRE),
+                "post_count": _count_assessments(SelfAssessment.Kind.POST)}
 
     def index_context(self):
         ids = permissions.partner_ids(self.request.user)

@@ -13,10 +13,14 @@ scope (`partners.permissions.scope`), so another partner's ids give 404. The tem
 templates/outreach/includes/_entry_index.html and _entry_form.html.
 """
 
+from abc import ABC, abstractmethod
+
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import include, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import View
 from wagtail.admin import messages
@@ -89,8 +93,10 @@ class EntrySessionView(SignedEntryBaseView):
         return self.session
 
 
-class EntryIndexView(SignedEntryBaseView):
-    """Find whose answers to enter: a registration number (`found_url`), or a session of `sessions()`."""
+class EntryIndexView(SignedEntryBaseView, ABC):
+    """Find whose answers to enter: a registration number (`found_url`), or a session of `sessions()`: those of
+    the user's scope in the feature's window of time (`session_window`), not cancelled, newest first, with the
+    feature's counts (`session_counts`)."""
 
     found_fields = ("pk",)
     recent_days = 0
@@ -99,10 +105,21 @@ class EntryIndexView(SignedEntryBaseView):
         return [*self.breadcrumbs_items, {"url": None, "label": self.get_page_title()}]
 
     def sessions(self):
-        raise NotImplementedError
+        return (visible_sessions(self.request.user).filter(self.session_window(timezone.now()))
+                .exclude(status=Session.Status.CANCELLED).annotate(**self.session_counts())
+                .select_related("course", "venue", "organiser").order_by("-starts_at", "-pk"))
 
+    @abstractmethod
+    def session_window(self, now) -> Q:
+        """Which sessions the list offers, by their times."""
+
+    @abstractmethod
+    def session_counts(self) -> dict:
+        """The annotations each listed session carries (named as the template reads them)."""
+
+    @abstractmethod
     def found_url(self, registration) -> str:
-        raise NotImplementedError
+        """Where a registration number found leads."""
 
     def index_context(self) -> dict:
         return {}

@@ -10,14 +10,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cms import line
 from cms.sending import try_send
-from tests.fake_line import ACCESS_TOKEN, BASIC_ID, CHANNEL_SECRET, MONTHLY_LIMIT, serving, user_id, validate
+from tests.fake_line import ACCESS_TOKEN, BASIC_ID, CHANNEL_SECRET, MONTHLY_LIMIT, user_id, validate
 
 USER = user_id(1)
-
-
-@pytest.fixture
-def fake_line(settings):
-    yield from serving(settings)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from courses import delivery_events, outbox
 from courses.models import OutgoingMessage, Registration, UndeliverableContact
 from courses.notifications import Event, notify
 from tests import factories
-from tests.fake_twilio import AUTH_TOKEN, serving, validate
+from tests.fake_twilio import AUTH_TOKEN, validate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
@@ -66,11 +66,6 @@ def post_twilio(client, path, params, *, signature=None, token=AUTH_TOKEN):
     signed = MultiValueDict({name: value if isinstance(value, list) else [value] for name, value in params.items()})
     signature = signature if signature is not None else RequestValidator(token).compute_signature(SITE + path, signed)
     return client.post(path, params, headers={"X-Twilio-Signature": signature})
-
-
-@pytest.fixture
-def fake_twilio(settings):
-    yield from serving(settings)
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from courses import channel_budget, line_texts, outbox
 from courses.models import OutgoingMessage, Registration, UndeliverableContact
 from courses.notifications import Event, notify
 from tests import factories
-from tests.fake_line import serving, user_id
-from tests.fake_twilio import serving as serving_twilio
+from tests.fake_line import user_id
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
@@ -26,16 +25,6 @@ Kind, Status, Channel = OutgoingMessage.Kind, OutgoingMessage.Status, OutgoingMe
 NotifyBy = Registration.NotifyBy
 RegStatus = Registration.Status
 LINE_ID = user_id(7)
-
-
-@pytest.fixture
-def fake_line(settings):
-    yield from serving(settings)
-
-
-@pytest.fixture
-def fake_twilio(settings):
-    yield from serving_twilio(settings)
 
 
 @pytest.fixture(autouse=True)

@@ -20,9 +20,7 @@ from cms import sms
 from courses import channel_budget, outbox, outbox_pool
 from courses.models import OutgoingMessage, Registration
 from tests import factories
-from tests.fake_line import serving as serving_line
 from tests.fake_line import user_id
-from tests.fake_twilio import serving as serving_twilio
 
 pytestmark = [pytest.mark.clock]
 
@@ -37,16 +35,6 @@ PER_THREAD_ONCE = 6  # queries a drain makes once (the default site, its setting
 def threaded(test):
     """PostgreSQL only, in a transactional test: each thread's own connection must see the committed rows."""
     return pytest.mark.postgres(pytest.mark.django_db(transaction=True)(test))
-
-
-@pytest.fixture
-def fake_line(settings):
-    yield from serving_line(settings)
-
-
-@pytest.fixture
-def fake_twilio(settings):
-    yield from serving_twilio(settings)
 
 
 @pytest.fixture(autouse=True)

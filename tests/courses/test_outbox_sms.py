@@ -13,17 +13,12 @@ from courses import outbox, sms_texts
 from courses.models import OutgoingMessage, Registration
 from courses.notifications import Event, notify
 from tests import factories
-from tests.fake_twilio import serving, validate
+from tests.fake_twilio import validate
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 Kind, Status, Channel = OutgoingMessage.Kind, OutgoingMessage.Status, OutgoingMessage.Channel
 NotifyBy = Registration.NotifyBy
-
-
-@pytest.fixture
-def fake_twilio(settings):
-    yield from serving(settings)
 
 
 def later(**delta):
