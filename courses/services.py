@@ -8,7 +8,6 @@ an audit entry and ends with one explicit `notify()` call.
 
 import functools
 from contextlib import ExitStack, nullcontext
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -135,17 +134,13 @@ class RegistrationResult:
 # lock is what keeps the count right) --------------------------------------------------------------------
 
 
-# What else the booking's lock statement reads (register: whether the contacts given were reported undeliverable).
-_read_with_lock: ContextVar[dict | None] = ContextVar("dekiru_read_with_lock", default=None)
-
-
-def _lock_session(session_id: int) -> Session:
+def _lock_session(session_id: int, **also) -> Session:
     """Lock the session's row (only that row: `of=("self",)`, so that bookings of other sessions of the course, and
     staff editing the course page, do not queue behind this one) and read it with its course and whether the course
-    page is public (`course_public`, one statement: no second read for check_open_for_registration), and whatever
-    the caller reads with it (`_read_with_lock`)."""
+    page is public (`course_public`, one statement: no second read for check_open_for_registration), and the
+    expressions given in `also` (annotations: whatever else the caller reads in the same statement)."""
     return (Session.objects.select_for_update(of=("self",)).select_related("course")
-            .annotate(course_public=_course_public(), **(_read_with_lock.get() or {})).get(pk=session_id))
+            .annotate(course_public=_course_public(), **also).get(pk=session_id))
 
 
 def _course_public():
@@ -378,11 +373,8 @@ def register(
         # the contacts given were reported undeliverable, which the confirmation's channel depends on (courses.outbox:
         # one query less); that needs no lock, the participant and the seats read after it do.
         undeliverable = outbox.any_undeliverable(emails_=emails, phones=phones)
-        token = _read_with_lock.set({"contacts_undeliverable": undeliverable} if undeliverable is not None else None)
-        try:
-            session = _lock_session(session.pk)
-        finally:
-            _read_with_lock.reset(token)
+        session = _lock_session(
+            session.pk, **({"contacts_undeliverable": undeliverable} if undeliverable is not None else {}))
         if getattr(session, "contacts_undeliverable", None) is False:
             checked.enter_context(outbox.contacts_checked(emails_=emails, phones=phones))
         check_open_for_registration(session)

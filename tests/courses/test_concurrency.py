@@ -97,7 +97,8 @@ def test_control_without_the_row_lock_the_same_race_overbooks(nearly_full_sessio
     """Proof that the test above tests the lock: remove it and the session is overbooked."""
     slow_count(monkeypatch)
     monkeypatch.setattr(services, "_lock_session",
-                        lambda session_id: Session.objects.select_related("course").get(pk=session_id))
+                        lambda session_id, **also: Session.objects.select_related("course").annotate(**also)
+                        .get(pk=session_id))
     race(nearly_full_session)
 
     confirmed, _waitlisted = counts(nearly_full_session)
