@@ -13,6 +13,9 @@ every resident is done, locust stops by itself.
   302 to the confirmation page  → registered (confirmed or waitlisted: the database check counts which)
   302 to /registrations/already/ → a repeated submission, nothing created
   429                            → rate limited: counted, not a failure
+  503 with Retry-After           → the busy answer (cms.overload, 「ただいま混み合っています」, nothing registered): an
+                                   answer, not a failure; the resident waits Retry-After and presses again, as the
+                                   page asks (at most LOADTEST_BUSY_RETRIES times, then it counts as a failure)
   400 (the form re-rendered)     → failure: the load test sent something the form refused, so it measured nothing
   anything else (5xx, 403 CSRF…) → failure
 
@@ -36,6 +39,7 @@ Environment:
   LOADTEST_RESIDENTS   how many residents the burst sends (default 1000; set the same as locust's -u)
   LOADTEST_DOUBLE_SUBMIT_EVERY  default 20 (0: never)
   LOADTEST_TIMEOUT     seconds a resident waits for an answer (default 110)
+  LOADTEST_BUSY_RETRIES  how often a resident presses again after the busy answer (default 3)
   LOADTEST_SUMMARY     write outcome and HTTP status counts here (JSON) when locust stops
 """
 
@@ -58,6 +62,7 @@ HOSTS = [h.strip().rstrip("/") for h in os.environ.get("LOADTEST_HOSTS", "http:/
 RESIDENTS = int(os.environ.get("LOADTEST_RESIDENTS", "1000"))
 DOUBLE_SUBMIT_EVERY = int(os.environ.get("LOADTEST_DOUBLE_SUBMIT_EVERY", "20"))
 WAIT = [float(x) for x in os.environ.get("LOADTEST_WAIT", "0.5-1.5").split("-")]
+BUSY_RETRIES = int(os.environ.get("LOADTEST_BUSY_RETRIES", "3"))
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CSRF_COOKIE = re.compile(r"csrftoken=([A-Za-z0-9]+)")
@@ -212,13 +217,19 @@ class Resident(FastHttpUser):
         else:
             self._post(path, body, post_headers, "POST register")
 
-    def _post(self, path, body, headers, name):
+    def _post(self, path, body, headers, name, pressed=0):
         with self.client.post(path, data=body, headers=headers, name=name, allow_redirects=False,
                               catch_response=True) as response:
             code = response.status_code
             outcomes[f"POST via {self.host}"] += 1
             location = (response.headers or {}).get("location", "") or ""
-            if not code:
+            retry_after = (response.headers or {}).get("retry-after", "") or ""
+            busy = code == 503 and retry_after.isdigit() and pressed < BUSY_RETRIES
+            if busy:
+                # The busy answer: nothing was registered; the page keeps the answers and asks to press again.
+                outcomes["busy (503), pressed again after Retry-After"] += 1
+                response.success()
+            elif not code:
                 outcomes["no answer to the POST"] += 1
                 response.failure(f"no answer: {response.error!r}")
             elif code == 302 and "/registrations/already/" in location:
@@ -237,6 +248,9 @@ class Resident(FastHttpUser):
             else:
                 outcomes[f"failed HTTP {code}"] += 1
                 response.failure(f"HTTP {code} {location}")
+        if busy:
+            gevent.sleep(int(retry_after))
+            self._post(path, body, headers, name, pressed + 1)
 
 
 # --- The browsing mix ---------------------------------------------------------------------------------------

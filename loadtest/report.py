@@ -43,6 +43,16 @@ def _server_errors(summary: dict) -> int:
                if code.startswith("5"))
 
 
+def _unloaded_p50(out: Path, scenario: str) -> float | None:
+    """The p50 of all answers of the burst's unloaded baseline (<scenario>-unloaded: 20 residents, one a second)."""
+    path = out / f"{scenario}-unloaded_summary.json"
+    if not path.exists():
+        return None
+    stats = json.loads(path.read_text(encoding="utf-8")).get("stats") or []
+    total = next((row for row in stats if row["name"] == "Aggregated"), None)
+    return float(total["p50"]) if total and total.get("p50") else None
+
+
 def _check(out: Path, scenario: str) -> str:
     check = out / f"{scenario}_check.txt"
     if not check.exists():
@@ -63,6 +73,11 @@ def main(out: Path, scenarios: list[str]) -> None:
     emit("|---|---|---|---|---|---|---|---|")
     details = []
     for scenario in scenarios:
+        if scenario == "ratios":  # not a locust run: loadtest/ratios.py printed its own table (ratios.txt)
+            ratios = out / "ratios.txt"
+            details.append("  ratios: " + (ratios.read_text(encoding="utf-8").strip() if ratios.exists() else
+                                            "no results").replace("\n", "\n  ratios: "))
+            continue
         rows = _stats(out, scenario)
         summary_path = out / f"{scenario}_summary.json"
         summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
@@ -87,6 +102,10 @@ def main(out: Path, scenarios: list[str]) -> None:
             averages = [line.split("load average:")[-1].strip() for line in load.read_text().splitlines()]
             details.append(f"  {scenario:13} machine load average (1, 5, 15 min) before / after: "
                            + " / ".join(averages))
+        unloaded = _unloaded_p50(out, scenario)
+        if unloaded and total.get("95%") not in (None, "", "N/A"):
+            details.append(f"  {scenario:13} p95 of all answers ÷ unloaded p50: {float(total['95%']):.0f} ÷ "
+                           f"{unloaded:.0f} ms = {float(total['95%']) / unloaded:.1f}× (goal ≤ 10×)")
         if summary.get("outcomes"):
             details.append(f"  {scenario:13} outcomes: {json.dumps(summary['outcomes'], ensure_ascii=False)}")
         if summary.get("statuses"):

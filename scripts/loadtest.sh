@@ -3,13 +3,16 @@
 # Figures and how to read them: docs/benchmarks.md. The user classes: loadtest/locustfile.py.
 #
 #   scripts/loadtest.sh                 # every scenario: burst, two instances, browsing (demo data, bench data)
-#   scripts/loadtest.sh burst two       # only some: burst | two | browse-demo | browse-bench
+#   scripts/loadtest.sh burst two       # only some: burst | two | browse-demo | browse-bench | ratios
 #
 # Scenarios (each locust run is at most two minutes):
 #   burst         1,000 residents register for 10 sessions of 20 seats within one minute, one gunicorn instance
 #   two           the same burst split over two gunicorn instances (ports 8101 and 8102), one PostgreSQL
 #   browse-demo   50 users browsing (home, listing with filters, course pages, calendar feed), demo data
 #   browse-bench  the same against the bench data (database benchdb, 50,000 sessions), read-only
+#   ratios        issue 18's side-by-side ratios on one gunicorn (loadtest/ratios.py, needs wrk and pgbench):
+#                 /classes/ and a course page ÷ /healthz, whole registrations over HTTP ÷ pgbench running the same
+#                 transaction (loadtest/registration.pgbench); not part of the default list, run it on its own
 #
 # Databases: `loadtest` (created, migrated and seeded with `manage.py seed_demo` here; each burst adds a new run of
 # 10 sessions with `manage.py loadtest_prepare`) and `benchdb` (seeded beforehand with `manage.py bench_seed`;
@@ -23,7 +26,8 @@
 #
 # Environment: LOADTEST_OUT (results, default /tmp/dekiru-loadtest), PGURL (default
 # postgres://postgres@127.0.0.1:5432), LOADTEST_RESIDENTS (1000), LOADTEST_SPAWN_RATE (25 residents/s),
-# LOADTEST_BROWSE_USERS (50), LOADTEST_BROWSE_TIME (60s), PORT_A/PORT_B (8101/8102), REDIS_PORT (6391).
+# LOADTEST_BROWSE_USERS (50), LOADTEST_BROWSE_TIME (60s), PORT_A/PORT_B (8101/8102), REDIS_PORT (6391),
+# LOADTEST_RATIO_SECONDS (15 per measurement), LOADTEST_RATIO_CONCURRENCY (8 connections or clients).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -141,6 +145,11 @@ run_locust() {
 # burst NAME HOSTS: prepare a new run of sessions, send the residents, check the database.
 burst() {
   local name=$1 hosts=$2
+  # The unloaded baseline of the same requests: 20 residents, one a second, on sessions of their own. The figure of
+  # issue 18 is the burst's p95 of all answers ÷ this p50 (loadtest/report.py prints it).
+  manage loadtest loadtest_prepare --sessions 10 --capacity 20 --output "$OUT/${name}-unloaded_run.json"
+  run_locust "${name}-unloaded" Resident 20 1 60s LOADTEST_HOSTS="$hosts" \
+    LOADTEST_TARGETS="$OUT/${name}-unloaded_run.json" LOADTEST_RESIDENTS=20 LOADTEST_DOUBLE_SUBMIT_EVERY=0
   manage loadtest loadtest_prepare --sessions 10 --capacity 20 --output "$OUT/${name}_run.json"
   run_locust "$name" Resident "$RESIDENTS" "$SPAWN_RATE" 120s LOADTEST_HOSTS="$hosts" \
     LOADTEST_TARGETS="$OUT/${name}_run.json" LOADTEST_RESIDENTS="$RESIDENTS"
@@ -168,7 +177,7 @@ log "results in $OUT"
 start_redis
 redis-cli -p "$REDIS_PORT" flushall >/dev/null
 
-if printf '%s\n' "${SCENARIOS[@]}" | grep -qE '^(burst|two|browse-demo)$'; then
+if printf '%s\n' "${SCENARIOS[@]}" | grep -qE '^(burst|two|browse-demo|ratios)$'; then
   log "preparing database loadtest (migrate, cache table, demo data)"
   psql "$PGURL/postgres" -X -tAc "SELECT 1 FROM pg_database WHERE datname = 'loadtest'" | grep -q 1 \
     || createdb -h 127.0.0.1 -U postgres loadtest
@@ -199,6 +208,16 @@ for scenario in "${SCENARIOS[@]}"; do
       start_gunicorn bench "$PORT_A" benchdb 1 read-only
       run_locust browse-bench Browser "$BROWSE_USERS" 10 "$BROWSE_TIME" LOADTEST_HOSTS="http://127.0.0.1:$PORT_A"
       stop_pid "$GUNICORN_PID" ;;
+    ratios)
+      [ -z "$A_PID" ] && { start_gunicorn a "$PORT_A" loadtest 0; A_PID=$GUNICORN_PID; }
+      # Seats for everyone (no waiting list on either side), sessions of their own for each side.
+      manage loadtest loadtest_prepare --sessions 10 --capacity 1000000 --output "$OUT/ratios_http_run.json"
+      manage loadtest loadtest_prepare --sessions 10 --capacity 1000000 --output "$OUT/ratios_pgbench_run.json"
+      log "ratios: pages ÷ /healthz, registrations over HTTP ÷ pgbench (${LOADTEST_RATIO_SECONDS:-15} s each)"
+      "$PY" loadtest/ratios.py --host "http://127.0.0.1:$PORT_A" --pgurl "$PGURL/loadtest" \
+        --run "$OUT/ratios_http_run.json" --pgbench-run "$OUT/ratios_pgbench_run.json" --out "$OUT" \
+        --seconds "${LOADTEST_RATIO_SECONDS:-15}" --concurrency "${LOADTEST_RATIO_CONCURRENCY:-8}" \
+        | tee "$OUT/ratios.txt" >&2 || true ;;
     *) echo "unknown scenario: $scenario (burst, two, browse-demo, browse-bench)" >&2; exit 2 ;;
   esac
 done
