@@ -11,6 +11,8 @@ courses.privacy). Thin views: reading, checking, applying, exporting and logging
 columns are courses.resources.
 """
 
+from abc import ABC, abstractmethod
+
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -140,8 +142,14 @@ class ImportForm(forms.Form):
 # --- Views ----------------------------------------------------------------------------------------------------------
 
 
-class SpreadsheetView(WagtailAdminTemplateMixin, View):
+class KindView(WagtailAdminTemplateMixin, View):
+    """One page of a family of admin pages by kind (`<kind>/export`, `<kind>/import/`…): refused before anything is
+    loaded, with breadcrumbs back to the family's index. The spreadsheets here and the city's reference data
+    (outreach.admin.reference) are two such families."""
+
     header_icon = "table"
+    url_namespace = ""  # the family's URL namespace
+    index_label = ""  # the index page's name in the breadcrumbs
 
     def check(self, request, kind: str | None) -> None:
         """Refuse before loading anything."""
@@ -151,14 +159,109 @@ class SpreadsheetView(WagtailAdminTemplateMixin, View):
         self.check(request, self.kind)
         return super().dispatch(request, *args, **kwargs)
 
+    def url(self, name: str, *args) -> str:
+        return reverse(f"{self.url_namespace}:{name}", args=args)
+
     def get_breadcrumbs_items(self):
-        items = [*self.breadcrumbs_items, {"url": url("index"), "label": _("Spreadsheets")}]
+        items = [*self.breadcrumbs_items, {"url": self.url("index"), "label": self.index_label}]
         if self.kind is not None:
             items.append({"url": None, "label": self.get_page_title()})
         return items
 
     def render(self, status=200, **context):
         return self.render_to_response(self.get_context_data(kind=self.kind, **context), status=status)
+
+
+class StagedImportView(KindView, ABC):
+    """An import in two steps. The first POST reads the file and shows the preview, writing nothing, and keeps the
+    file (courses.spreadsheets.stage_upload); the confirmation (`confirming`, a POST of the kept file's token) reads
+    and checks it again and imports every row or none. A family supplies how to read, preview and apply a file."""
+
+    confirming = False
+    preview_template = "courses/admin/spreadsheets/preview.html"
+
+    @abstractmethod
+    def read(self, data: bytes, *, filename: str, encoding: str): ...
+
+    @abstractmethod
+    def preview(self, table, *, user): ...
+
+    @abstractmethod
+    def apply(self, table, *, user, filename: str): ...
+
+    @abstractmethod
+    def form_context(self) -> dict:
+        """What the upload form's page shows beside the form (the columns, the help)."""
+
+    def preview_context(self) -> dict:
+        return {}
+
+    def staging_kind(self) -> str:
+        return self.kind
+
+    def show_form(self, form, status=200):
+        return self.render(form=form, **self.form_context(), status=status)
+
+    def get(self, request, kind):
+        return self.show_form(ImportForm())
+
+    def post(self, request, kind):
+        return self.import_staged(request) if self.confirming else self.upload(request)
+
+    def upload(self, request):
+        form = ImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.show_form(form, status=400)
+        upload = form.cleaned_data["file"]
+        data = upload.read()
+        encoding = form.cleaned_data["encoding"]
+        try:
+            table = self.read(data, filename=upload.name, encoding=encoding)
+            report = self.preview(table, user=request.user)
+        except spreadsheets.SpreadsheetError as error:
+            form.add_error("file", error.message)
+            return self.show_form(form, status=400)
+        token = None
+        if report.ok and report.changes:
+            token = spreadsheets.stage_upload(user=request.user, kind=self.staging_kind(), filename=upload.name,
+                                              data=data, encoding=encoding)
+        return self.render_preview(report, filename=upload.name, token=token)
+
+    def render_preview(self, report, *, filename, token, status=200):
+        self.template_name = self.preview_template
+        return self.render(report=report, filename=filename, token=token, **self.preview_context(),
+                           errors=report.errors[:spreadsheets.ERRORS_SHOWN],
+                           more_errors=max(len(report.errors) - spreadsheets.ERRORS_SHOWN, 0), status=status)
+
+    def import_staged(self, request):
+        staged = spreadsheets.take_staged(request.POST.get("token", ""), user=request.user, kind=self.staging_kind())
+        if staged is None:
+            messages.error(request, _("This upload has already been imported or has expired. Upload the file "
+                                      "again."))
+            return redirect(self.url("import", self.kind))
+        try:
+            table = self.read(staged["data"], filename=staged["filename"], encoding=staged["encoding"])
+            report = self.apply(table, user=request.user, filename=staged["filename"])
+        except spreadsheets.SpreadsheetError as error:
+            messages.error(request, error.message)
+            return redirect(self.url("import", self.kind))
+        except spreadsheets.ImportRefused as refused:
+            messages.error(request, _("Nothing was imported: some rows are not valid any more. Correct them and "
+                                      "upload the file again."))
+            return self.render_preview(refused.report, filename=staged["filename"], token=None, status=409)
+        messages.success(request, _("Imported “%(file)s”: %(new)d new, %(updated)d changed, %(unchanged)d "
+                                    "unchanged.") % {"file": staged["filename"], "new": report.new,
+                                                     "updated": report.updated, "unchanged": report.unchanged})
+        return redirect(self.after_import_url())
+
+    def after_import_url(self) -> str:
+        """Where the confirmation leads once the file is imported: the import page again."""
+        return self.url("import", self.kind)
+
+
+class SpreadsheetView(KindView):
+    url_namespace = URL_NAMESPACE
+    index_label = gettext_lazy("Spreadsheets")
 
 
 class IndexView(SpreadsheetView):
@@ -205,7 +308,7 @@ class ExportView(SpreadsheetView):
         return response
 
 
-class ImportView(SpreadsheetView):
+class ImportView(SpreadsheetView, StagedImportView):
     """GET: the upload form. POST: read the file and show the preview (nothing written), keeping the file for
     the confirmation."""
 
@@ -228,62 +331,24 @@ class ImportView(SpreadsheetView):
                 "needed": [_(" or ").join(columns[key].header() for key in alternatives)
                            for alternatives in resource.required_columns]}
 
-    def get(self, request, kind):
-        return self.render(form=ImportForm(), columns=self.columns(), help=KIND_HELP[kind])
+    def form_context(self) -> dict:
+        return {"columns": self.columns(), "help": KIND_HELP[self.kind]}
 
-    def post(self, request, kind):
-        form = ImportForm(request.POST, request.FILES)
-        if not form.is_valid():
-            return self.render(form=form, columns=self.columns(), help=KIND_HELP[kind], status=400)
-        upload = form.cleaned_data["file"]
-        data = upload.read()
-        encoding = form.cleaned_data["encoding"]
-        try:
-            table = spreadsheets.read_upload(data, filename=upload.name, encoding=encoding)
-            report = spreadsheets.preview_import(kind, table, user=request.user)
-        except spreadsheets.SpreadsheetError as error:
-            form.add_error("file", error.message)
-            return self.render(form=form, columns=self.columns(), help=KIND_HELP[kind], status=400)
-        token = None
-        if report.ok and report.changes:
-            token = spreadsheets.stage_upload(user=request.user, kind=kind, filename=upload.name, data=data,
-                                              encoding=encoding)
-        return self.render_preview(report, filename=upload.name, token=token)
+    def read(self, data, *, filename, encoding):
+        return spreadsheets.read_upload(data, filename=filename, encoding=encoding)
 
-    def render_preview(self, report, *, filename, token, status=200):
-        self.template_name = "courses/admin/spreadsheets/preview.html"
-        return self.render(report=report, filename=filename, token=token,
-                           errors=report.errors[:spreadsheets.ERRORS_SHOWN],
-                           more_errors=max(len(report.errors) - spreadsheets.ERRORS_SHOWN, 0), status=status)
+    def preview(self, table, *, user):
+        return spreadsheets.preview_import(self.kind, table, user=user)
+
+    def apply(self, table, *, user, filename):
+        return spreadsheets.apply_import(self.kind, table, user=user, filename=filename)
 
 
 class ConfirmView(ImportView):
     """POST: import the kept file -- read and checked again, all rows or none."""
 
     http_method_names = ["post"]
-
-    def post(self, request, kind):
-        token = request.POST.get("token", "")
-        staged = spreadsheets.take_staged(token, user=request.user, kind=kind)
-        if staged is None:
-            messages.error(request, _("This upload has already been imported or has expired. Upload the file "
-                                      "again."))
-            return redirect(url("import", kind))
-        try:
-            table = spreadsheets.read_upload(staged["data"], filename=staged["filename"],
-                                             encoding=staged["encoding"])
-            report = spreadsheets.apply_import(kind, table, user=request.user, filename=staged["filename"])
-        except spreadsheets.SpreadsheetError as error:
-            messages.error(request, error.message)
-            return redirect(url("import", kind))
-        except spreadsheets.ImportRefused as refused:
-            messages.error(request, _("Nothing was imported: some rows are not valid any more. Correct them and "
-                                      "upload the file again."))
-            return self.render_preview(refused.report, filename=staged["filename"], token=None, status=409)
-        messages.success(request, _("Imported “%(file)s”: %(new)d new, %(updated)d changed, %(unchanged)d "
-                                    "unchanged.") % {"file": staged["filename"], "new": report.new,
-                                                     "updated": report.updated, "unchanged": report.unchanged})
-        return redirect(url("import", kind))
+    confirming = True
 
 
 # --- ViewSet ----------------------------------------------------------------------------------------------------------

@@ -8,17 +8,12 @@ officers and administrators. Thin views: reading, checking, upserting and loggin
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import redirect
 from django.urls import include, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views import View
-from wagtail.admin import messages
 from wagtail.admin.menu import MenuItem
-from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
-from courses import spreadsheets
-from courses.admin.spreadsheets import ImportForm
+from courses.admin.spreadsheets import KindView, StagedImportView
 from outreach import reference_data
 from outreach.models import AGE_BAND_CHOICES, SURVEY_BAND_CHOICES
 from outreach.resources import REFERENCE_RESOURCES
@@ -42,27 +37,14 @@ def url(name: str, *args) -> str:
     return reverse(f"{URL_NAMESPACE}:{name}", args=args)
 
 
-class ReferenceView(WagtailAdminTemplateMixin, View):
-    header_icon = "table"
+class ReferenceView(KindView):
+    url_namespace = URL_NAMESPACE
+    index_label = gettext_lazy("Reference data")
 
     def check(self, request, kind: str | None) -> None:
         """Refuse before loading anything."""
         if kind is not None and kind not in reference_data.KINDS:
             raise Http404
-
-    def dispatch(self, request, *args, **kwargs):
-        self.kind = kwargs.get("kind")
-        self.check(request, self.kind)
-        return super().dispatch(request, *args, **kwargs)
-
-    def get_breadcrumbs_items(self):
-        items = [*self.breadcrumbs_items, {"url": url("index"), "label": _("Reference data")}]
-        if self.kind is not None:
-            items.append({"url": None, "label": self.get_page_title()})
-        return items
-
-    def render(self, status=200, **context):
-        return self.render_to_response(self.get_context_data(kind=self.kind, **context), status=status)
 
 
 class IndexView(ReferenceView):
@@ -108,7 +90,7 @@ class ExportView(ReferenceView):
         return response
 
 
-class ImportView(ReferenceView):
+class ImportView(ReferenceView, StagedImportView):
     """GET: the upload form. POST: read the file and show the preview (nothing written), keeping the file for the
     confirmation."""
 
@@ -128,65 +110,33 @@ class ImportView(ReferenceView):
         return {"read": [column.header() for column in columns.values()],
                 "needed": [columns[key].header() for (key,) in resource.required_columns]}
 
-    def show_form(self, form, status=200):
-        return self.render(form=form, columns=self.columns(), help=IMPORT_HELP[self.kind],
-                           export_url=url("export", self.kind), status=status)
+    def form_context(self) -> dict:
+        return {"columns": self.columns(), "help": IMPORT_HELP[self.kind], "export_url": url("export", self.kind)}
 
-    def get(self, request, kind):
-        return self.show_form(ImportForm())
+    def preview_context(self) -> dict:
+        return {"confirm_url": url("confirm", self.kind), "again_url": url("import", self.kind)}
 
-    def post(self, request, kind):
-        form = ImportForm(request.POST, request.FILES)
-        if not form.is_valid():
-            return self.show_form(form, status=400)
-        upload = form.cleaned_data["file"]
-        data = upload.read()
-        encoding = form.cleaned_data["encoding"]
-        try:
-            table = reference_data.read_file(data, filename=upload.name, encoding=encoding)
-            report = reference_data.preview_import(kind, table, user=request.user)
-        except spreadsheets.SpreadsheetError as error:
-            form.add_error("file", error.message)
-            return self.show_form(form, status=400)
-        token = None
-        if report.ok and report.changes:
-            token = spreadsheets.stage_upload(user=request.user, kind=f"reference-{kind}", filename=upload.name,
-                                              data=data, encoding=encoding)
-        return self.render_preview(report, filename=upload.name, token=token)
+    def staging_kind(self) -> str:
+        return f"reference-{self.kind}"
 
-    def render_preview(self, report, *, filename, token, status=200):
-        self.template_name = "courses/admin/spreadsheets/preview.html"
-        return self.render(report=report, filename=filename, token=token, confirm_url=url("confirm", self.kind),
-                           again_url=url("import", self.kind), errors=report.errors[:spreadsheets.ERRORS_SHOWN],
-                           more_errors=max(len(report.errors) - spreadsheets.ERRORS_SHOWN, 0), status=status)
+    def read(self, data, *, filename, encoding):
+        return reference_data.read_file(data, filename=filename, encoding=encoding)
+
+    def preview(self, table, *, user):
+        return reference_data.preview_import(self.kind, table, user=user)
+
+    def apply(self, table, *, user, filename):
+        return reference_data.import_reference(self.kind, table, user=user, filename=filename)
+
+    def after_import_url(self) -> str:
+        return url("index")
 
 
 class ConfirmView(ImportView):
     """POST: import the kept file -- read and checked again, every row or none."""
 
     http_method_names = ["post"]
-
-    def post(self, request, kind):
-        staged = spreadsheets.take_staged(request.POST.get("token", ""), user=request.user, kind=f"reference-{kind}")
-        if staged is None:
-            messages.error(request, _("This upload has already been imported or has expired. Upload the file "
-                                      "again."))
-            return redirect(url("import", kind))
-        try:
-            table = reference_data.read_file(staged["data"], filename=staged["filename"],
-                                             encoding=staged["encoding"])
-            report = reference_data.import_reference(kind, table, user=request.user, filename=staged["filename"])
-        except spreadsheets.SpreadsheetError as error:
-            messages.error(request, error.message)
-            return redirect(url("import", kind))
-        except spreadsheets.ImportRefused as refused:
-            messages.error(request, _("Nothing was imported: some rows are not valid any more. Correct them and "
-                                      "upload the file again."))
-            return self.render_preview(refused.report, filename=staged["filename"], token=None, status=409)
-        messages.success(request, _("Imported “%(file)s”: %(new)d new, %(updated)d changed, %(unchanged)d "
-                                    "unchanged.") % {"file": staged["filename"], "new": report.new,
-                                                     "updated": report.updated, "unchanged": report.unchanged})
-        return redirect(url("index"))
+    confirming = True
 
 
 urlpatterns = [
