@@ -1,13 +1,17 @@
 """Messages per second per channel, against each fake provider's own request rate (issue 17, "Figures").
 
 For each channel (e-mail through the sendgrid client to the fake SendGrid, SMS through the twilio client to the fake
-Twilio, LINE through line-bot-sdk to the fake LINE server), with the fake server in this process:
+Twilio, LINE through line-bot-sdk to the fake LINE server), with the fake server in a process of its own
+(RemoteFake: the tests' fake class, still validating every request against the provider's spec; in this process it
+would share the worker's interpreter lock, and its own rate would be measured without the worker competing):
 
 - the fake server's raw rate: valid requests, one after the other, from a keep-alive client (http.client over one
   connection): its own ceiling, with its spec validation;
 - the outbox worker's rate draining DEKIRU_BENCH_CHANNEL_MESSAGES (default 2,000) queued messages of that channel
   with one thread (courses.outbox.send_due_messages), and as many again with DEKIRU_BENCH_THREADS (default 4)
-  threads (courses.outbox_pool.drain_concurrently), each reusing its connection;
+  threads (courses.outbox_pool.drain_concurrently), each reusing its connection, and as many again with
+  DEKIRU_BENCH_PROCESSES (default the number of CPUs, at least 2) forked processes of that many threads each
+  (courses.outbox_pool.drain_in_processes);
 - the ratio worker / fake server, and the connections the fake server saw.
 
 Threads need PostgreSQL (SQLite serialises writers; the pool stays at one thread there): run with DATABASE_URL set,
@@ -23,6 +27,7 @@ import base64
 import http.client
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import threading
@@ -45,6 +50,7 @@ from tests.fake_twilio import FROM_NUMBER, FakeTwilio
 
 MESSAGES = int(os.environ.get("DEKIRU_BENCH_CHANNEL_MESSAGES", "2000"))
 THREADS = int(os.environ.get("DEKIRU_BENCH_THREADS", "4"))
+PROCESSES = int(os.environ.get("DEKIRU_BENCH_PROCESSES", str(max(2, os.cpu_count() or 1))))
 CHANNELS = [name for name in os.environ.get("DEKIRU_BENCH_CHANNELS", "email,sms,line").split(",") if name]
 RAW_REQUESTS = int(os.environ.get("DEKIRU_BENCH_RAW_REQUESTS", str(min(MESSAGES, 2000))))
 PROGRESS_SECONDS = float(os.environ.get("DEKIRU_BENCH_PROGRESS_SECONDS", "5"))
@@ -60,26 +66,102 @@ def say(text: str) -> None:
 # --- The fake servers and the settings pointing each channel at its own -------------------------------------------
 
 
-def _start(channel: str):
+def _make_fake(channel: str):
     if channel == Channel.EMAIL:
-        server = FakeSendGrid(api_key=FAKE_API_KEY).start()
+        return FakeSendGrid(api_key=FAKE_API_KEY)
+    if channel == Channel.SMS:
+        return FakeTwilio()
+    return FakeLine()
+
+
+def _serve(channel: str, pipe) -> None:
+    """The child process: serve the channel's fake (validating every request against the provider's spec, as in the
+    tests) and answer the parent's questions over `pipe` until told to stop."""
+    server = _make_fake(channel).start()
+    pipe.send({"url": server.url, **{name: getattr(server, name, None)
+                                     for name in ("account_sid", "auth_token", "access_token")}})
+    while True:
+        command = pipe.recv()
+        if command == "counts":
+            with server._lock:
+                pipe.send((len(getattr(server, server.recorded)), len(server._connections), list(server.invalid[:3]),
+                           len(server.invalid)))
+        elif command == "reset":
+            server.reset_counts()
+            pipe.send(None)
+        else:
+            server.stop()
+            pipe.send(None)
+            return
+
+
+class RemoteFake:
+    """A fake provider (tests/fake_*.py, the same class as in the tests) served by a process of its own, so that it
+    does not share this process's interpreter lock with the worker it answers, and its own rate is measured as the
+    worker's is: from another process. Counts come over a pipe."""
+
+    def __init__(self, channel: str):
+        context = multiprocessing.get_context("fork")
+        connection.close()  # the child must not inherit an open database connection
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(target=_serve, args=(channel, child_end), name=f"fake-{channel}", daemon=True)
+        self._process.start()
+        child_end.close()
+        if not self._pipe.poll(STALL_SECONDS):
+            raise TimeoutError(f"the fake {channel} server did not start within {STALL_SECONDS:g} s")
+        info = self._pipe.recv()
+        self.url, self.account_sid, self.auth_token = info["url"], info["account_sid"], info["auth_token"]
+        self.access_token = info["access_token"]
+        self._lock = threading.Lock()  # the progress watcher and the drain's caller both ask
+
+    def _ask(self, command: str):
+        with self._lock:
+            self._pipe.send(command)
+            if not self._pipe.poll(STALL_SECONDS):
+                raise TimeoutError(f"the fake server at {self.url} did not answer {command!r}")
+            return self._pipe.recv()
+
+    def accepted(self) -> int:
+        return self._ask("counts")[0]
+
+    @property
+    def connection_count(self) -> int:
+        return self._ask("counts")[1]
+
+    @property
+    def invalid(self) -> list:
+        return self._ask("counts")[2]
+
+    def reset_counts(self) -> None:
+        self._ask("reset")
+
+    def stop(self) -> None:
+        try:
+            self._ask("stop")
+        finally:
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.terminate()
+
+
+def _start(channel: str):
+    server = RemoteFake(channel)
+    if channel == Channel.EMAIL:
         settings = {"EMAIL_BACKEND": "cms.mail.SendGridBackend", "SENDGRID_API_KEY": FAKE_API_KEY,
                     "SENDGRID_API_HOST": server.url, "SENDGRID_TIMEOUT": 5}
     elif channel == Channel.SMS:
-        server = FakeTwilio().start()
         settings = {"DEKIRU_SMS_BACKEND": "twilio", "DEKIRU_TWILIO_ACCOUNT_SID": server.account_sid,
                     "DEKIRU_TWILIO_AUTH_TOKEN": server.auth_token, "DEKIRU_TWILIO_FROM": FROM_NUMBER,
                     "DEKIRU_TWILIO_BASE_URL": server.url, "DEKIRU_TWILIO_TIMEOUT": 5,
                     "DEKIRU_TWILIO_STATUS_CALLBACK": False}
     else:
-        server = FakeLine().start()
         settings = {"DEKIRU_LINE_BACKEND": "api", "DEKIRU_LINE_CHANNEL_ACCESS_TOKEN": server.access_token,
                     "DEKIRU_LINE_API_BASE": server.url, "DEKIRU_LINE_TIMEOUT": 5}
     return server, settings
 
 
 def _accepted(server) -> int:
-    return len(getattr(server, server.recorded))
+    return server.accepted()
 
 
 def _raw_request(channel: str, server, n: int) -> tuple[str, str, bytes, dict]:
@@ -214,16 +296,16 @@ def _watched(label: str, server, expected: int, drain) -> tuple[Counter, float]:
     return result["outcomes"], elapsed
 
 
-def _bench_channel(channel: str, threads: int) -> dict:
+def _bench_channel(channel: str, threads: int, processes: int) -> dict:
     server, settings = _start(channel)
     try:
         with override_settings(**settings):
             channel_budget.reset_cache()
-            say(f"[{channel}] queueing 2 × {MESSAGES} messages…")
-            _queue(channel, MESSAGES, offset=0)
-            _queue(channel, MESSAGES, offset=MESSAGES)
-            say(f"[{channel}] fake server alone: {RAW_REQUESTS} requests over one kept-alive connection, then over "
-                f"{threads}…")
+            say(f"[{channel}] queueing 3 × {MESSAGES} messages…")
+            for batch in range(3):
+                _queue(channel, MESSAGES, offset=batch * MESSAGES)
+            say(f"[{channel}] fake server alone (its own process): {RAW_REQUESTS} requests over one kept-alive "
+                f"connection, then over {threads}…")
             raw_one = _raw_rate(channel, server)
             raw_many = _raw_rate(channel, server, clients=threads) if threads > 1 else raw_one
             raw = max(raw_one, raw_many)  # the server's ceiling: the better of the two
@@ -235,38 +317,52 @@ def _bench_channel(channel: str, threads: int) -> dict:
             one_connections = server.connection_count
             server.reset_counts()
             many, many_s = _watched(f"{channel}, {threads} threads", server, MESSAGES,
-                                    lambda: outbox_pool.drain_concurrently(threads=threads, join_timeout=3600))
+                                    lambda: outbox_pool.drain_concurrently(threads=threads, limit=MESSAGES,
+                                                                           join_timeout=3600))
             many_connections = server.connection_count
-            assert one == {Status.SENT: MESSAGES}, one
-            assert many == {Status.SENT: MESSAGES}, many
+            server.reset_counts()
+            forked, forked_s = _watched(f"{channel}, {processes} processes × {threads} threads", server, MESSAGES,
+                                        lambda: outbox_pool.drain_in_processes(processes=processes, threads=threads,
+                                                                               limit=MESSAGES, join_timeout=3600))
+            forked_connections = server.connection_count
+            for outcomes in (one, many, forked):
+                assert outcomes == {Status.SENT: MESSAGES}, outcomes
             accepted = _accepted(server) - before
-            assert accepted == 2 * MESSAGES and not server.invalid, (accepted, server.invalid[:3])
+            invalid = server.invalid
+            assert accepted == 3 * MESSAGES and not invalid, (accepted, invalid)
     finally:
         server.stop()
     return {"raw": raw, "raw_one": raw_one, "raw_many": raw_many, "one": MESSAGES / one_s, "many": MESSAGES / many_s,
-            "one_connections": one_connections, "many_connections": many_connections}
+            "forked": MESSAGES / forked_s, "one_connections": one_connections, "many_connections": many_connections,
+            "forked_connections": forked_connections}
 
 
 def run() -> None:
     for name in ("cms.mail", "cms.sms", "cms.line", "courses.outbox", "courses.outbox_pool", "courses"):
         logging.getLogger(name).setLevel(logging.WARNING)
     threads = outbox_pool.usable_threads(THREADS)
+    processes = outbox_pool.usable_processes(PROCESSES)
     database = f"{connection.vendor} ({connection.settings_dict['NAME']})"
     say(f"channels: {MESSAGES} messages per drain, database {database}, {os.cpu_count()} CPUs, "
-        f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}, Python {sys.version.split()[0]}")
-    if threads < THREADS:
-        say(f"  ({THREADS} threads need PostgreSQL, e.g. DATABASE_URL=postgres://…: on {connection.vendor} the "
-            "worker drains with one thread, so the threaded figures below are the one-thread drain again)")
+        f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}, Python {sys.version.split()[0]}; each fake "
+        "server in a process of its own, validating every request against its provider's spec")
+    if threads < THREADS or processes < PROCESSES:
+        say(f"  ({THREADS} threads and {PROCESSES} processes need PostgreSQL, e.g. DATABASE_URL=postgres://…: on "
+            f"{connection.vendor} the worker drains with one thread, so the threaded figures below are the "
+            "one-thread drain again)")
     figures = {}
     for channel in CHANNELS:
-        figures[channel] = _bench_channel(channel, threads)
+        figures[channel] = _bench_channel(channel, threads, processes)
         f = figures[channel]
         say(f"[{channel}] fake server alone {f['raw_one']:.0f} req/s over 1 connection, {f['raw_many']:.0f} over "
             f"{threads}: ceiling {f['raw']:.0f} req/s; worker 1 thread {f['one']:.0f} msg/s "
             f"({f['one'] / f['raw']:.0%}, {f['one_connections']} connection(s)); {threads} threads {f['many']:.0f} "
-            f"msg/s ({f['many'] / f['raw']:.0%}, {f['many_connections']} connection(s))")
+            f"msg/s ({f['many'] / f['raw']:.0%}, {f['many_connections']} connection(s)); {processes} processes × "
+            f"{threads} threads {f['forked']:.0f} msg/s ({f['forked'] / f['raw']:.0%}, {f['forked_connections']} "
+            "connection(s))")
     say(f"channels summary ({database}, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; the fake "
         "server's ceiling, then the worker's rate and its share of that ceiling):")
     for channel, f in figures.items():
         say(f"  {channel:5}  {f['raw']:6.0f} req/s  1 thread {f['one']:5.0f} msg/s = {f['one'] / f['raw']:4.0%}  "
-            f"{threads} threads {f['many']:5.0f} msg/s = {f['many'] / f['raw']:4.0%}")
+            f"{threads} threads {f['many']:5.0f} msg/s = {f['many'] / f['raw']:4.0%}  "
+            f"{processes}×{threads} {f['forked']:5.0f} msg/s = {f['forked'] / f['raw']:4.0%}")

@@ -14,9 +14,10 @@ How a message travels
    list staff work through (`mark_called`). A channel whose monthly cap is reached (courses.channel_budget) is
    skipped, and so is a contact a provider reported undeliverable (UndeliverableContact: that e-mail address gets no
    e-mail, that number no SMS), looked up once per batch of messages (`queue_messages`), not per message.
-2. A worker claims a due message: a row lock (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serialises
-   writers, and the claim itself is a conditional UPDATE pending → sending, so it is safe without the lock too),
-   a lease (`lease_expires_at`, `claimed_by`), committed before anything is sent.
+2. A worker claims due messages, a few at a time (`claim_batch`, CLAIM_BATCH): one conditional UPDATE pending →
+   sending of the oldest due rows, picked with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises writers),
+   with a lease (`lease_expires_at`, `claimed_by`), committed before anything is sent, then one read of those rows
+   with their relations. It sends them one by one (below); those it does not try go back to the queue at once.
 3. It checks that the message still makes sense (registration or session cancelled meanwhile, session moved or
    already started → `cancelled`, not sent), renders it in the resident's language (courses.emails) from the
    current data, and sends it through Django's e-mail API with the configured backend (cms.mail.SendGridBackend
@@ -62,7 +63,10 @@ staff retry leaves them, and the message log shows such messages, with a filter 
 2. A worker lost while sending. If the worker dies, or the database becomes unreachable, after SendGrid has accepted
    a message (HTTP 202) and before the single UPDATE that records it as sent, the lease expires, the sweeper puts
    the message back (counting the lost attempt as uncertain) and it is sent again. The window is kept to that one
-   statement right after the response (rendering and the claim happen before the request).
+   statement right after the response (rendering and the claim happen before the request). A worker claims a few
+   messages at a time: when it dies, the sweeper counts the lost attempt as uncertain on every message it held,
+   including the ones still waiting their turn (at most CLAIM_BATCH - 1) that cannot have gone out: the note errs on
+   the side of "may have been sent", never the other way.
 3. A lease shorter than a request. The sweeper would hand a message to a second worker while the first is still
    waiting for SendGrid; both may send. The lease (`DEKIRU_MAIL_LEASE_SECONDS`, default 300 s) is kept far above
    `SENDGRID_TIMEOUT`, and the sweeper records the release as in 2.
@@ -83,8 +87,9 @@ import logging
 import os
 import secrets
 import socket
+import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -563,26 +568,71 @@ _RELATED = ("registration", "registration__participant", "registration__session"
             "registration__session__venue", "registration__session__organiser")
 
 
-def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None = None) -> OutgoingMessage | None:
-    """Take the next due e-mail, LINE message or SMS (or the one given, if it is due) for this worker: status
-    `sending` with a lease, committed before the caller sends anything. None when there is nothing to take."""
+# How many due messages a drain claims at once (`claim_batch`): one statement claims them and one more reads them with
+# their relations, instead of a transaction (lock, update) and a read per message. Each is still sent, and recorded,
+# one at a time; what a batch holds beyond the message being sent waits at most a few sends.
+CLAIM_BATCH = 8
+
+
+def claim_batch(*, worker_id: str, size: int = CLAIM_BATCH, message_id: int | None = None,
+                now: datetime | None = None) -> list[OutgoingMessage]:
+    """Take up to `size` due e-mails, LINE messages or SMS, oldest first (or the one given, if it is due), for this
+    worker: status `sending` with a lease, committed before the caller sends anything, and returned with their
+    registration, session, course, venue and organiser. An empty list when there is nothing to take.
+
+    One statement takes them: UPDATE … SET status = sending … WHERE id = ANY(ARRAY(the due rows, oldest first,
+    LIMIT size FOR UPDATE SKIP LOCKED)) AND status = pending RETURNING id (on SQLite: id IN (the due rows …)). On
+    PostgreSQL SKIP LOCKED passes over the rows another worker is taking, and the condition on the status (re-checked
+    on the locked row) makes the update a no-op for a row taken meanwhile; SQLite runs one writing statement at a
+    time. Either way a row goes to one worker only. One more statement reads the rows taken with their relations."""
     now = now or timezone.now()
     due = OutgoingMessage.objects.due(now)
     if message_id is not None:
         due = due.filter(pk=message_id)
-    skip_locked = db_connection.features.has_select_for_update_skip_locked
-    for _attempt in range(10):  # another worker may win a row between the read and the update: take the next one
-        with transaction.atomic():
-            candidates = due.select_for_update(skip_locked=True) if skip_locked else due
-            pk = candidates.values_list("pk", flat=True).first()
-            if pk is None:
-                return None
-            won = OutgoingMessage.objects.filter(pk=pk, status=Status.PENDING).update(
-                status=Status.SENDING, claimed_by=worker_id, lease_expires_at=now + lease_time(),
-                updated_at=timezone.now())
-        if won:
-            return OutgoingMessage.objects.select_related(*_RELATED).get(pk=pk)
-    return None
+    ids = _take(due, size=size, worker_id=worker_id, lease_until=now + lease_time())
+    if not ids:
+        return []
+    return list(OutgoingMessage.objects.select_related(*_RELATED).filter(pk__in=ids)
+                .order_by("next_attempt_at", "pk"))
+
+
+def _take(due: QuerySet, *, size: int, worker_id: str, lease_until: datetime) -> list[int]:
+    """The conditional UPDATE … RETURNING of `claim_batch`: the ids this worker took (autocommit: committed at once
+    outside a transaction)."""
+    inner, params = due.values_list("pk")[:size].query.get_compiler(connection=db_connection).as_sql()
+    picked = f"IN ({inner})"
+    if db_connection.features.has_select_for_update_skip_locked:
+        # = ANY(ARRAY(…)): an init plan, run once. Under IN (…) PostgreSQL may rescan the locking subquery once per
+        # row it compares, each rescan skipping the rows it has just locked: far more than `size` rows taken.
+        picked = f"= ANY(ARRAY({inner} FOR UPDATE SKIP LOCKED))"
+    opts, quote = OutgoingMessage._meta, db_connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(opts.get_field(name).column)
+
+    adapt = db_connection.ops.adapt_datetimefield_value
+    sql = (f"UPDATE {quote(opts.db_table)} SET {column('status')} = %s, {column('claimed_by')} = %s, "
+           f"{column('lease_expires_at')} = %s, {column('updated_at')} = %s "
+           f"WHERE {column('id')} {picked} AND {column('status')} = %s RETURNING {column('id')}")
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, [Status.SENDING, worker_id, adapt(lease_until), adapt(timezone.now()), *params,
+                             Status.PENDING])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def claim(*, worker_id: str, message_id: int | None = None, now: datetime | None = None) -> OutgoingMessage | None:
+    """Take the next due e-mail, LINE message or SMS (or the one given, if it is due) for this worker
+    (`claim_batch` of one). None when there is nothing to take."""
+    claimed = claim_batch(worker_id=worker_id, size=1, message_id=message_id, now=now)
+    return claimed[0] if claimed else None
+
+
+def unclaim(messages: Iterable[OutgoingMessage], worker_id: str) -> int:
+    """Give back claimed messages this worker has not tried to send (a drain that stops early): pending again at
+    once, no attempt counted, nothing uncertain about them (one statement)."""
+    return OutgoingMessage.objects.filter(
+        pk__in=[message.pk for message in messages], status=Status.SENDING, claimed_by=worker_id,
+    ).update(status=Status.PENDING, lease_expires_at=None, claimed_by="", updated_at=timezone.now())
 
 
 def deliver(message: OutgoingMessage, *, worker_id: str, now: datetime | None = None, connection=None,
@@ -817,9 +867,11 @@ def send_message(message_id: int, *, worker_id: str | None = None, now: datetime
 
 def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
                       worker_id: str | None = None) -> Counter:
-    """Drain: claim and send due messages one by one until none is due (or `limit` were handled), over one
-    connection to the mail backend, one SMS sender and one LINE sender (each one pooled HTTP client, made at its
-    channel's first message). Returns a Counter of outcomes by status. Any number of these may run at once."""
+    """Drain: claim due messages CLAIM_BATCH at a time (`claim_batch`) and send them one by one, each recorded right
+    after its provider's answer, until none is due (or `limit` were handled), over one connection to the mail
+    backend, one SMS sender and one LINE sender (each one pooled HTTP client, made at its channel's first message).
+    Claimed messages the drain does not try (it stopped on an error, or half the lease went by) are given back at
+    once (`unclaim`). Returns a Counter of outcomes by status. Any number of these may run at once."""
     worker_id = worker_id or new_worker_id()
     outcomes: Counter = Counter()
     connection = get_connection()
@@ -830,18 +882,33 @@ def send_due_messages(*, limit: int | None = None, now: datetime | None = None,
             senders[channel] = sms.get_sender() if channel == Channel.SMS else line.get_sender()
         return senders[channel]
 
+    untried: deque[OutgoingMessage] = deque()  # claimed by this drain, not tried yet
     try:
         with emails.shared_lookups():
             while limit is None or outcomes.total() < limit:
-                message = claim(worker_id=worker_id, now=now)
-                if message is None:
+                size = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - outcomes.total())
+                untried.extend(claim_batch(worker_id=worker_id, size=size, now=now))
+                if not untried:
                     break
-                by_sms = message.channel == Channel.SMS and sms.available()
-                by_line = message.channel == Channel.LINE and line.available()
-                outcomes[deliver(message, worker_id=worker_id, now=now, connection=connection,
-                                 sms_sender=sender_for(Channel.SMS) if by_sms else None,
-                                 line_sender=sender_for(Channel.LINE) if by_line else None)] += 1
+                # A send starts with at least half the lease left (far above a provider's timeout): a batch whose
+                # first sends were slow gives the rest back to the queue and claims afresh.
+                give_back_after = time.monotonic() + lease_time().total_seconds() / 2
+                while untried and time.monotonic() < give_back_after:
+                    message = untried.popleft()
+                    by_sms = message.channel == Channel.SMS and sms.available()
+                    by_line = message.channel == Channel.LINE and line.available()
+                    outcomes[deliver(message, worker_id=worker_id, now=now, connection=connection,
+                                     sms_sender=sender_for(Channel.SMS) if by_sms else None,
+                                     line_sender=sender_for(Channel.LINE) if by_line else None)] += 1
+                if untried:
+                    unclaim(untried, worker_id)
+                    untried.clear()
     finally:
+        if untried:  # an error stopped the drain: what it had not tried goes back to the queue as it was
+            try:
+                unclaim(untried, worker_id)
+            except Exception:  # the database is what failed: the sweeper returns them when their lease expires
+                logger.exception("outbox: could not give back %s claimed messages", len(untried))
         connection.close()
         for sender in senders.values():
             sender.close()

@@ -1,4 +1,5 @@
-"""Draining the outbox with several threads at once: `drain_concurrently(threads=N)`.
+"""Draining the outbox with several threads at once, `drain_concurrently(threads=N)`, and with several processes of
+N threads each, `drain_in_processes(processes=P, threads=N)`.
 
 Sending is mostly waiting (for the provider's answer, for the database), so one process keeps N drains going at once,
 each `courses.outbox.send_due_messages` in a thread of its own, with:
@@ -14,9 +15,18 @@ SQLite serialises writers, has no SKIP LOCKED, and a second writer in a transact
 once with "database is locked" instead of waiting: on SQLite the drain runs in one thread whatever is asked (a
 warning says so). The number of threads: `threads`, else settings.DEKIRU_OUTBOX_THREADS (default 1, i.e. the plain
 drain).
+
+Threads share one interpreter lock, and once the connections are kept alive sending is mostly CPU (rendering a
+message, the ORM, the provider's client): past two or three threads a process gains little. `drain_in_processes`
+forks P worker processes (PostgreSQL only, like threads: the claims are what make them safe), each running
+`drain_concurrently` with its own database connections and its own kept-alive provider connections, and sums their
+outcomes. Nothing is shared between them but the database: a process that dies leaves the messages it held
+`sending` until the sweeper returns them, exactly as a worker host that dies. The number of processes: `processes`,
+else settings.DEKIRU_OUTBOX_PROCESSES (default 1, i.e. no fork).
 """
 
 import logging
+import multiprocessing
 import threading
 from collections import Counter
 from datetime import datetime
@@ -25,16 +35,34 @@ from django.conf import settings
 from django.db import connection, connections
 
 from courses import outbox
+from courses.models import OutgoingMessage
 
 logger = logging.getLogger(__name__)
 
 # The most threads one process runs: more only queue on the GIL and hold database connections.
 MAX_THREADS = 32
+# The most worker processes one drain forks: each holds its threads' database connections.
+MAX_PROCESSES = 16
 
 
 def configured_threads() -> int:
     """DEKIRU_OUTBOX_THREADS (default 1), at least 1, at most MAX_THREADS."""
     return max(1, min(MAX_THREADS, int(getattr(settings, "DEKIRU_OUTBOX_THREADS", 1) or 1)))
+
+
+def configured_processes() -> int:
+    """DEKIRU_OUTBOX_PROCESSES (default 1), at least 1, at most MAX_PROCESSES."""
+    return max(1, min(MAX_PROCESSES, int(getattr(settings, "DEKIRU_OUTBOX_PROCESSES", 1) or 1)))
+
+
+def usable_processes(wanted: int) -> int:
+    """How many processes can drain at once on this database: `wanted` on PostgreSQL, 1 on SQLite."""
+    wanted = max(1, min(MAX_PROCESSES, wanted))
+    if wanted > 1 and not connection.features.has_select_for_update_skip_locked:
+        logger.warning("outbox: %s processes asked, but %s serialises writers: draining in this process",
+                       wanted, connection.vendor)
+        return 1
+    return wanted
 
 
 def usable_threads(wanted: int) -> int:
@@ -88,3 +116,67 @@ def drain_concurrently(*, threads: int | None = None, limit: int | None = None, 
     if errors:
         raise errors[0]
     return sum(results, Counter())
+
+
+def _process_main(n: int, share: int | None, threads: int, now: datetime | None, worker_id: str, sender) -> None:
+    """One forked worker process: drain with `threads` threads, send the outcomes (or the error) to the parent."""
+    try:
+        outcomes = drain_concurrently(threads=threads, limit=share, now=now, worker_id=f"{worker_id}:p{n}")
+        sender.send(("done", dict(outcomes)))
+    except BaseException as exc:  # noqa: BLE001 — reported to the parent, raised there
+        logger.exception("outbox: drain process %s failed", n)
+        sender.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        connections.close_all()
+        sender.close()
+
+
+def drain_in_processes(*, processes: int | None = None, threads: int | None = None, limit: int | None = None,
+                       now: datetime | None = None, worker_id: str | None = None,
+                       join_timeout: float | None = None) -> Counter:
+    """Drain due messages with `processes` forked processes of `threads` threads each (the module's docstring); a
+    Counter of outcomes by status, summed over them. `limit` caps the total. One process (or SQLite): the threads of
+    `drain_concurrently` in this process, no fork. A process that fails or dies raises a RuntimeError here once
+    all have stopped; `join_timeout` (seconds): give up waiting and stop them (a RuntimeError too)."""
+    count = usable_processes(processes if processes is not None else configured_processes())
+    threads = usable_threads(threads if threads is not None else configured_threads())
+    worker_id = worker_id or outbox.new_worker_id()
+    if count == 1:
+        return drain_concurrently(threads=threads, limit=limit, now=now, worker_id=worker_id,
+                                  join_timeout=join_timeout)
+    if not OutgoingMessage.objects.due(now).exists():
+        return Counter()  # nothing to send: no fork (a `send_outbox --loop` pass that finds nothing costs one query)
+    # A forked child must open its own database connections, never use the parent's socket: close this thread's
+    # (the only thread the child has) before forking.
+    connections.close_all()
+    context = multiprocessing.get_context("fork")  # the children inherit the settings as they are (tests, overrides)
+    children = []
+    for n, share in enumerate(share for share in _shares(limit, count) if share != 0):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_process_main, args=(n, share, threads, now, worker_id, sender),
+                                  name=f"outbox-drain-p{n}", daemon=True)
+        process.start()
+        sender.close()  # the child's end: closed here so that a child that dies is seen as end of file
+        children.append((process, receiver))
+    total: Counter = Counter()
+    errors = []
+    for process, receiver in children:
+        try:
+            if join_timeout is not None and not receiver.poll(join_timeout):
+                errors.append(f"{process.name} still running after {join_timeout} s")
+                process.terminate()
+            else:
+                kind, value = receiver.recv()
+                if kind == "done":
+                    total.update(value)
+                else:
+                    errors.append(f"{process.name}: {value}")
+        except EOFError:
+            process.join(timeout=5)
+            errors.append(f"{process.name} died (exit code {process.exitcode})")
+        finally:
+            receiver.close()
+            process.join(timeout=5)
+    if errors:
+        raise RuntimeError(f"outbox: {'; '.join(errors)}")
+    return total

@@ -85,17 +85,17 @@ def test_control_a_claim_without_lock_or_condition_sends_duplicates(queued, fake
 
     from django.utils import timezone
 
-    def naive_claim(*, worker_id, message_id=None, now=None):
+    def naive_claim(*, worker_id, size=1, message_id=None, now=None):
         now = now or timezone.now()
         pk = OutgoingMessage.objects.due(now).values_list("pk", flat=True).first()
         if pk is None:
-            return None
+            return []
         time.sleep(0.02)
         OutgoingMessage.objects.filter(pk=pk).update(status=OutgoingMessage.Status.SENDING, claimed_by=worker_id,
                                                      lease_expires_at=now + timedelta(minutes=5))
-        return OutgoingMessage.objects.select_related(*outbox._RELATED).get(pk=pk)
+        return [OutgoingMessage.objects.select_related(*outbox._RELATED).get(pk=pk)]
 
-    monkeypatch.setattr(outbox, "claim", naive_claim)
+    monkeypatch.setattr(outbox, "claim_batch", naive_claim)
     run_threads()
     received = Counter(message["body"]["personalizations"][0]["to"][0]["email"] for message in fake_sendgrid.messages)
     assert max(received.values()) > 1, "without the claim's guard the workers should collide"

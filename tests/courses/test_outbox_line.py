@@ -368,9 +368,9 @@ def test_a_drain_of_line_messages_reuses_one_client_and_a_pinned_number_of_queri
         factories.registration(session_obj=session, participant=participant, notify_by=NotifyBy.LINE)
     outbox.queue_messages(outbox.build_message(Kind.CONFIRMED, r) for r in session.registrations.all()
                           .select_related("participant"))
-    # Per message: the claim (savepoint, select, conditional update, release), the row with its relations, the one
-    # UPDATE recording the outcome = 6; and the last, empty claim (savepoint, select, release) = 3.
-    with django_assert_num_queries(6 * 5 + 3):
+    # One batch claims the 5 (the conditional UPDATE … RETURNING, then the rows with their relations) = 2; per
+    # message the one UPDATE recording the outcome = 5; and the last, empty claim (the UPDATE taking nothing) = 1.
+    with django_assert_num_queries(2 + 5 + 1):
         assert outbox.send_due_messages() == {Status.SENT: 5}
     assert len(fake_line.pushes) == 5
     assert len({request["peer"] for request in fake_line.requests}) == 1, "one connection, reused"

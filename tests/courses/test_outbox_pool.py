@@ -1,8 +1,8 @@
 """Draining the outbox with several threads (courses.outbox_pool): on PostgreSQL, N threads drain M messages of each
 channel (e-mail to the fake SendGrid, SMS to the fake Twilio, LINE to the fake LINE server) and every message reaches
 its provider exactly once, with failures (5xx, 429, dropped connections, a stalled LINE push) mixed in; each thread
-keeps one connection per provider alive; the queries per message are those of one drain. On SQLite the drain stays
-in one thread.
+keeps one connection per provider alive; the queries per message are those of one drain. The same with forked
+processes of threads (drain_in_processes). On SQLite the drain stays in one thread of this process.
 """
 
 import io
@@ -29,6 +29,7 @@ NotifyBy = Registration.NotifyBy
 
 PER_CHANNEL = 24
 THREADS = 4
+PROCESSES = 2
 PER_THREAD_ONCE = 6  # queries a drain makes once (the default site, its settings, cached lookups)
 
 
@@ -106,12 +107,15 @@ def assert_each_sent_once(fakes, per_channel=PER_CHANNEL):
         assert not fake.invalid
 
 
-def drain_until_done(threads, rounds=8):
-    """Drain with `threads` threads until no message is pending (transient failures come due again after 1 s);
-    the outcomes and the number of rounds it took."""
+def drain_until_done(threads, rounds=8, processes=1):
+    """Drain with `processes` processes of `threads` threads until no message is pending (transient failures come
+    due again after 1 s); the outcomes and the number of rounds it took."""
     total = Counter()
     for done in range(1, rounds + 1):
-        total += outbox_pool.drain_concurrently(threads=threads, join_timeout=120)
+        if processes > 1:
+            total += outbox_pool.drain_in_processes(processes=processes, threads=threads, join_timeout=120)
+        else:
+            total += outbox_pool.drain_concurrently(threads=threads, join_timeout=120)
         if not OutgoingMessage.objects.filter(status__in=(Status.PENDING, Status.SENDING)).exists():
             return total, done
         time.sleep(1.1)
@@ -186,7 +190,8 @@ def test_failures_mixed_in_lose_and_duplicate_nothing(fakes):
 def test_threads_make_the_queries_of_one_drain_per_message(fakes, monkeypatch):
     queue()
     per_thread = []
-    plain = outbox.send_due_messages
+    batches = Counter()  # claims that took something / nothing
+    plain, plain_claim = outbox.send_due_messages, outbox.claim_batch
 
     def counted(**kwargs):
         with CaptureQueriesContext(connection) as queries:
@@ -194,18 +199,28 @@ def test_threads_make_the_queries_of_one_drain_per_message(fakes, monkeypatch):
         per_thread.append((outcomes.total(), len(queries)))
         return outcomes
 
+    def claim_batch(**kwargs):
+        claimed = plain_claim(**kwargs)
+        batches["taken" if claimed else "empty"] += 1
+        return claimed
+
     monkeypatch.setattr(outbox, "send_due_messages", counted)
+    monkeypatch.setattr(outbox, "claim_batch", claim_batch)
     assert outbox_pool.drain_concurrently(threads=THREADS, join_timeout=120) == {Status.SENT: 3 * PER_CHANNEL}
     assert len(per_thread) == THREADS
     assert_each_sent_once(fakes)
-    # What one drain makes per message, whichever thread sends it: the claim (BEGIN, SELECT … FOR UPDATE SKIP LOCKED,
-    # the conditional UPDATE, COMMIT), the row with its relations and the UPDATE recording the outcome = 6; an e-mail
+    # What one drain makes, whichever thread sends: per batch of up to CLAIM_BATCH messages the claim (one UPDATE …
+    # RETURNING) and the rows with their relations = 2; per message the UPDATE recording the outcome = 1; an e-mail
     # also looks up (or makes, in its own transaction) the resident's LINE link code and the site's root paths = 7
-    # more. Per thread: the last, empty claim (BEGIN, SELECT, COMMIT) and at most a few lookups made once per drain
-    # (the default site, its settings, the cached root paths).
-    per_message = 6 * 3 * PER_CHANNEL + 7 * PER_CHANNEL
+    # more. Per thread: the last, empty claim (one UPDATE) and at most a few lookups made once per drain (the default
+    # site, its settings, the cached root paths).
+    assert batches["empty"] == THREADS
+    assert 3 * PER_CHANNEL / outbox.CLAIM_BATCH <= batches["taken"] <= 3 * PER_CHANNEL, batches
+    expected = 2 * batches["taken"] + 1 * 3 * PER_CHANNEL + 7 * PER_CHANNEL + batches["empty"]
     total = sum(queries for _messages, queries in per_thread)
-    assert per_message + 3 * THREADS <= total <= per_message + (3 + PER_THREAD_ONCE) * THREADS, per_thread
+    assert expected <= total <= expected + PER_THREAD_ONCE * THREADS, (per_thread, batches)
+    # Fewer than the 6 per message of a claim per message (BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT, SELECT).
+    assert total - 7 * PER_CHANNEL < 6 * 3 * PER_CHANNEL
 
 
 @threaded
@@ -213,6 +228,75 @@ def test_send_outbox_threads_option(fakes, site):
     queue(per_channel=5)
     out = io.StringIO()
     call_command("send_outbox", "--threads", str(THREADS), stdout=out)
+    assert "sent 15" in out.getvalue()
+    assert_each_sent_once(fakes, per_channel=5)
+
+
+# --- On PostgreSQL: processes of threads ------------------------------------------------------------------------
+
+
+@threaded
+@pytest.mark.usefixtures("site")
+def test_processes_send_every_message_of_every_channel_exactly_once(fakes):
+    queue()
+    outcomes = outbox_pool.drain_in_processes(processes=PROCESSES, threads=2, join_timeout=120)
+
+    assert outcomes == {Status.SENT: 3 * PER_CHANNEL}
+    assert_each_sent_once(fakes)
+    for channel, fake in fakes.items():
+        assert fake.request_count == PER_CHANNEL, channel
+        # Each process's threads keep their own connection: at most one per thread of each process.
+        assert 1 <= fake.connection_count <= PROCESSES * 2, (channel, fake.requests_per_connection())
+    claimed_by = set(OutgoingMessage.objects.values_list("claimed_by", flat=True))
+    assert claimed_by == {""}, "every lease released"
+    assert OutgoingMessage.objects.filter(attempts=1).count() == 3 * PER_CHANNEL
+
+
+@threaded
+@pytest.mark.usefixtures("site")
+def test_processes_with_failures_mixed_in_lose_and_duplicate_nothing(fakes):
+    queue()
+    sendgrid, twilio, line = fakes[Channel.EMAIL], fakes[Channel.SMS], fakes[Channel.LINE]
+    sendgrid.fail_next(503, times=2)
+    sendgrid.fail_next(429, retry_after=1)
+    twilio.fail_next(503, times=2)
+    twilio.close_next()  # read, not answered, not recorded: retried, sent once
+    line.fail_next(500, times=2)
+    line.stall_next(3)  # accepted but answered after the client's 1-s timeout: the retry is answered 409
+
+    outcomes, rounds = drain_until_done(2, processes=PROCESSES)
+
+    assert outcomes[Status.SENT] == 3 * PER_CHANNEL
+    assert_each_sent_once(fakes)
+    assert sendgrid.request_count == PER_CHANNEL + 3
+    assert twilio.request_count == PER_CHANNEL + 3
+    assert line.request_count == PER_CHANNEL + 3
+    assert OutgoingMessage.objects.filter(attempts__gt=1).count() == 3 + 3 + 3
+    assert OutgoingMessage.objects.filter(channel=Channel.LINE, uncertain_attempts=1).count() == 1
+    assert OutgoingMessage.objects.filter(channel=Channel.SMS, uncertain_attempts=1).count() == 1
+    for channel, fake in fakes.items():
+        assert fake.connection_count <= PROCESSES * 2 * rounds + 1, (channel, rounds, fake.requests_per_connection())
+
+
+@threaded
+@pytest.mark.usefixtures("site")
+def test_a_process_that_fails_is_reported_and_its_messages_are_not_lost(fakes, monkeypatch):
+    queue(per_channel=4)
+
+    def broken(**kwargs):
+        raise RuntimeError("this drain breaks")
+
+    monkeypatch.setattr(outbox_pool, "drain_concurrently", broken)  # in every forked process
+    with pytest.raises(RuntimeError, match="this drain breaks"):
+        outbox_pool.drain_in_processes(processes=PROCESSES, threads=2, join_timeout=60)
+    assert Counter(OutgoingMessage.objects.values_list("status", flat=True)) == {Status.PENDING: 12}
+
+
+@threaded
+def test_send_outbox_processes_option(fakes, site):
+    queue(per_channel=5)
+    out = io.StringIO()
+    call_command("send_outbox", "--processes", str(PROCESSES), "--threads", "2", stdout=out)
     assert "sent 15" in out.getvalue()
     assert_each_sent_once(fakes, per_channel=5)
 
@@ -238,6 +322,58 @@ def test_sqlite_drains_in_one_thread(settings, caplog):
     assert "serialises writers" in caplog.text
 
 
+@pytest.mark.django_db
+def test_sqlite_drains_in_this_process(fakes, site, caplog, monkeypatch):
+    if connection.vendor != "sqlite":
+        assert outbox_pool.usable_processes(PROCESSES) == PROCESSES
+        return
+    assert outbox_pool.usable_processes(PROCESSES) == 1
+    assert "serialises writers" in caplog.text
+    monkeypatch.setattr(outbox_pool.multiprocessing, "get_context", None)  # no fork at all
+    queue(per_channel=2)
+    assert outbox_pool.drain_in_processes(processes=PROCESSES, threads=THREADS) == {Status.SENT: 6}
+    assert_each_sent_once(fakes, per_channel=2)
+
+
+@pytest.mark.django_db
+def test_a_batch_claim_takes_at_most_its_size_oldest_first(fakes, site):
+    queue(per_channel=6)
+    due = list(OutgoingMessage.objects.due().values_list("pk", flat=True))
+    first = outbox.claim_batch(worker_id="w1", size=5)
+    # (On PostgreSQL an `id IN (… LIMIT n FOR UPDATE SKIP LOCKED)` may be rescanned and take far more than n.)
+    assert [m.pk for m in first] == due[:5]
+    assert OutgoingMessage.objects.filter(status=Status.SENDING, claimed_by="w1").count() == 5
+    second = outbox.claim_batch(worker_id="w2", size=100)
+    assert [m.pk for m in second] == due[5:]
+    assert outbox.claim_batch(worker_id="w3") == []
+    assert first[0].registration.session.course is not None  # read with its relations
+
+
+@pytest.mark.django_db
+def test_a_drain_stopped_by_an_error_gives_back_what_it_had_not_tried(fakes, site, monkeypatch):
+    queue(per_channel=3)
+    plain, tried = outbox.deliver, []
+
+    def deliver(message, **kwargs):
+        if len(tried) == 2:
+            raise RuntimeError("the worker breaks")
+        tried.append(message.pk)
+        return plain(message, **kwargs)
+
+    monkeypatch.setattr(outbox, "deliver", deliver)
+    with pytest.raises(RuntimeError):
+        outbox.send_due_messages()
+    # Two sent, the third was being handed over when it broke (left to the sweeper, as a worker that dies), the
+    # rest of the batch back in the queue at once: pending, no attempt counted, nothing uncertain.
+    assert OutgoingMessage.objects.filter(status=Status.SENT).count() == 2
+    assert OutgoingMessage.objects.filter(status=Status.SENDING).count() == 1
+    back = OutgoingMessage.objects.filter(status=Status.PENDING)
+    assert back.count() == min(outbox.CLAIM_BATCH, 9) - 3 + max(0, 9 - outbox.CLAIM_BATCH)
+    assert set(back.values_list("attempts", "uncertain_attempts", "claimed_by")) == {(0, 0, "")}
+    monkeypatch.setattr(outbox, "deliver", plain)
+    assert outbox.send_due_messages() == {Status.SENT: 6}
+
+
 def test_threads_come_from_the_setting(settings):
     settings.DEKIRU_OUTBOX_THREADS = 6
     assert outbox_pool.configured_threads() == 6
@@ -245,6 +381,15 @@ def test_threads_come_from_the_setting(settings):
     assert outbox_pool.configured_threads() == 1
     settings.DEKIRU_OUTBOX_THREADS = 1000
     assert outbox_pool.configured_threads() == outbox_pool.MAX_THREADS
+
+
+def test_processes_come_from_the_setting(settings):
+    settings.DEKIRU_OUTBOX_PROCESSES = 3
+    assert outbox_pool.configured_processes() == 3
+    settings.DEKIRU_OUTBOX_PROCESSES = 0
+    assert outbox_pool.configured_processes() == 1
+    settings.DEKIRU_OUTBOX_PROCESSES = 1000
+    assert outbox_pool.configured_processes() == outbox_pool.MAX_PROCESSES
 
 
 def test_a_limit_is_shared_between_the_threads():

@@ -8,6 +8,8 @@ and of db_worker may run at once: a message is claimed by one of them only. Staf
 
 `--threads N` (default settings.DEKIRU_OUTBOX_THREADS, 1) drains with N threads at once, each with its own database
 connection and its own kept-alive connection to each provider (courses.outbox_pool); on SQLite it stays at one.
+`--processes P` (default settings.DEKIRU_OUTBOX_PROCESSES, 1) forks P processes of N threads each for every pass,
+past the one interpreter lock of a process (PostgreSQL only too).
 """
 
 import time
@@ -31,9 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=None,
                             help="Drain with this many threads at once (default DEKIRU_OUTBOX_THREADS, 1; "
                                  "always 1 on SQLite).")
+        parser.add_argument("--processes", type=int, default=None,
+                            help="Drain with this many processes of --threads threads each (default "
+                                 "DEKIRU_OUTBOX_PROCESSES, 1; always 1 on SQLite).")
 
-    def handle(self, *args, limit=None, loop=False, interval=5.0, sweep_every=300.0, threads=None, **options):
+    def handle(self, *args, limit=None, loop=False, interval=5.0, sweep_every=300.0, threads=None, processes=None,
+               **options):
         threads = outbox_pool.usable_threads(threads if threads is not None else outbox_pool.configured_threads())
+        processes = outbox_pool.usable_processes(
+            processes if processes is not None else outbox_pool.configured_processes())
         last_sweep = 0.0
         while True:
             if loop:
@@ -41,7 +49,7 @@ class Command(BaseCommand):
             if loop and time.monotonic() - last_sweep >= sweep_every:
                 outbox.sweep()
                 last_sweep = time.monotonic()
-            outcomes = outbox_pool.drain_concurrently(threads=threads, limit=limit)
+            outcomes = outbox_pool.drain_in_processes(processes=processes, threads=threads, limit=limit)
             invitation_outcomes = invitations.send_due_invitations(limit=limit)
             if invitation_outcomes:
                 summary = ", ".join(f"{status} {count}" for status, count in sorted(invitation_outcomes.items()))
