@@ -16,3 +16,23 @@ class CmsConfig(AppConfig):
         from cms import heartbeats, two_factor  # noqa: F401
 
         checks.register(two_factor.check_city_administrators_need_two_factor, checks.Tags.security, deploy=True)
+        self.connect_page_frame()
+
+    def connect_page_frame(self):
+        """Every change the public pages' frame shows (cms.page_frame) makes every process reload it: the Site and
+        both settings models saved or deleted, a page's URL changed (slug, move), a page deleted (the privacy page
+        is unset in SQL); migrations (the flush between transactional tests among them) drop this process's memo."""
+        from django.db.models.signals import post_delete, post_migrate, post_save
+        from wagtail.models import Page, Site
+        from wagtail.signals import page_slug_changed, post_page_move
+
+        from cms.models import MunicipalitySettings, SiteSettings
+        from cms.page_frame import forget, frame_changed
+
+        for model in (Site, SiteSettings, MunicipalitySettings):
+            post_save.connect(frame_changed, sender=model)
+            post_delete.connect(frame_changed, sender=model)
+        post_delete.connect(frame_changed, sender=Page)
+        page_slug_changed.connect(frame_changed)
+        post_page_move.connect(frame_changed)
+        post_migrate.connect(forget, sender=self)

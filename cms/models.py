@@ -94,6 +94,9 @@ class SiteSettings(BaseSiteSetting):
         verbose_name=_("privacy policy page"),
     )
 
+    # Every public page's footer links the privacy policy page: read it with the settings (one statement, not two).
+    select_related = ["privacy_policy_page"]
+
     panels = [
         MultiFieldPanel([FieldPanel("phone_number"), FieldPanel("phone_hours"), FieldPanel("phone_hours_en")],
                         heading=_("Phone")),
