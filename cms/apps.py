@@ -17,6 +17,10 @@ class CmsConfig(AppConfig):
 
         checks.register(two_factor.check_city_administrators_need_two_factor, checks.Tags.security, deploy=True)
         self.connect_page_frame()
+        # Every process watches its database writes for the page cache (cms.page_cache), workers and commands too.
+        from cms import page_cache
+
+        page_cache.connect()
 
     def connect_page_frame(self):
         """Every change the public pages' frame shows (cms.page_frame) makes every process reload it: the Site and

@@ -68,6 +68,11 @@ MIDDLEWARE = [
     "cms.middleware.reject_nul_characters",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Whole public pages for anonymous visitors from the shared cache (cms.page_cache). A hit skips everything below
+    # (sign-in, rate limits, two-factor, messages, furigana, the view); it comes after the language, the common
+    # middleware and CSRF (a hit puts the visitor's own token into the page's forms), inside the security headers
+    # and the CSP (added to hits as to fresh pages; WhiteNoise serves static files before it in production).
+    "cms.page_cache.PageCacheMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Partner staff are kept out of admin reports that cannot be scoped to their partner.
     "partners.middleware.CityOnlyAdminPagesMiddleware",
@@ -272,6 +277,8 @@ _FROM_ENVIRONMENT = {
     # Pages and feeds
     "DEKIRU_STAFFING_WARNING_DAYS": int, "DEKIRU_PUBLIC_FEED_MONTHS": int, "DEKIRU_LISTING_COUNT_LIMIT": int,
     "DEKIRU_COURSE_PAGE_SESSIONS": int,
+    # Whole public pages cached for anonymous visitors (cms.page_cache): at most this many seconds, 0 = off
+    "DEKIRU_PAGE_CACHE_SECONDS": int,
     # Overload (cms.overload)
     "DEKIRU_OVERLOAD_QUEUE_SECONDS": float, "DEKIRU_OVERLOAD_LOCK_WAIT_MS": int, "DEKIRU_OVERLOAD_RETRY_AFTER": int,
     # Monthly budgets of the paid channels (courses.channel_budget): unset or 0 = no cap

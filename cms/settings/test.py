@@ -24,3 +24,7 @@ DEKIRU_2FA_REQUIRE_SUPERUSERS = False
 # commit often). Locks, isolation and visibility are unchanged; the server's own settings are untouched.
 if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"
+
+# The page cache (cms.page_cache) is off: tests share the cache, and pages cached in one would be served in another
+# (transactional tests commit). tests/cms/test_page_cache.py turns it on.
+DEKIRU_PAGE_CACHE_SECONDS = 0
