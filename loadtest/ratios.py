@@ -167,8 +167,8 @@ def pgbench(pgurl: str, run: dict, seconds: int, concurrency: int) -> dict:
     if ids != list(range(min(ids), max(ids) + 1)):
         raise SystemExit(f"pgbench needs consecutive session ids, the run has {ids}")
     psql = ["psql", pgurl, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-tA"]
-    subprocess.run([*psql, "-c", "CREATE SEQUENCE IF NOT EXISTS loadtest_reference START 10000000 "
-                    "MAXVALUE 99999999 CYCLE"], check=True)
+    subprocess.run([*psql, "-c", "CREATE SEQUENCE IF NOT EXISTS loadtest_reference_0 MAXVALUE 9999999 "
+                    "CYCLE"], check=True)
     ctype = subprocess.run([*psql, "-c", "SELECT id FROM django_content_type WHERE app_label = 'courses' AND "
                             "model = 'registration'"], capture_output=True, text=True, check=True).stdout.strip()
     before = loadavg()

@@ -77,7 +77,7 @@ def test_pgbench_runs_the_script_and_writes_what_a_registration_writes(site):
     url = (f"postgresql://{settings['USER'] or 'postgres'}@{settings['HOST'] or '127.0.0.1'}:"
            f"{settings['PORT'] or 5432}/{settings['NAME']}")
     with connection.cursor() as cursor:
-        cursor.execute("CREATE SEQUENCE IF NOT EXISTS loadtest_reference START 10000000 MAXVALUE 99999999 CYCLE")
+        cursor.execute("CREATE SEQUENCE IF NOT EXISTS loadtest_reference_0 MAXVALUE 9999999 CYCLE")
         cursor.execute("SELECT id FROM django_content_type WHERE app_label = 'courses' AND model = 'registration'")
         [(ctype,)] = cursor.fetchall()
     result = subprocess.run(
