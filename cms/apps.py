@@ -30,6 +30,7 @@ class CmsConfig(AppConfig):
         from wagtail.models import Page, Site
         from wagtail.signals import page_slug_changed, post_page_move
 
+        # The models and the frame's handlers: importable only once the apps are ready (this runs from ready()).
         from cms.models import MunicipalitySettings, SiteSettings
         from cms.page_frame import forget, frame_changed
 
