@@ -57,20 +57,20 @@ def configured_processes() -> int:
 
 def usable_processes(wanted: int) -> int:
     """How many processes can drain at once on this database: `wanted` on PostgreSQL, 1 on SQLite."""
-    wanted = max(1, min(MAX_PROCESSES, wanted))
-    if wanted > 1 and not connection.features.has_select_for_update_skip_locked:
-        logger.warning("outbox: %s processes asked, but %s serialises writers: draining in this process",
-                       wanted, connection.vendor)
-        return 1
-    return wanted
+    return _usable(wanted, MAX_PROCESSES, "processes", "draining in this process")
 
 
 def usable_threads(wanted: int) -> int:
     """How many threads can drain at once on this database: `wanted` on PostgreSQL, 1 on SQLite."""
-    wanted = max(1, min(MAX_THREADS, wanted))
+    return _usable(wanted, MAX_THREADS, "threads", "draining with one thread")
+
+
+def _usable(wanted: int, most: int, what: str, instead: str) -> int:
+    """`wanted` drains, at least 1 and at most `most`; 1 where the database has no SKIP LOCKED (SQLite serialises
+    writers: a second one fails with "database is locked"), which is logged."""
+    wanted = max(1, min(most, wanted))
     if wanted > 1 and not connection.features.has_select_for_update_skip_locked:
-        logger.warning("outbox: %s threads asked, but %s serialises writers: draining with one thread",
-                       wanted, connection.vendor)
+        logger.warning("outbox: %s %s asked, but %s serialises writers: %s", wanted, what, connection.vendor, instead)
         return 1
     return wanted
 
