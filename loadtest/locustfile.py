@@ -2,13 +2,14 @@
 
 Two user classes, chosen on locust's command line:
 
-`Resident` — the registration burst. Each simulated resident opens the registration form of one session (GET: the
-CSRF cookie and hidden field), fills it in (name, kana, phone, e-mail, age band, ward, consent) and sends it once
-(POST), then waits for the end. Resident n takes session n mod S of the run file, so the sessions get the same
-number of people. Every LOADTEST_DOUBLE_SUBMIT_EVERY-th resident double-clicks: two identical POSTs at the same
-moment (the second must find the first and create nothing). With several LOADTEST_HOSTS (two gunicorn instances),
-residents alternate between them in blocks of S, so every session is fought over through both instances. When
-every resident is done, locust stops by itself.
+`Resident` — the registration burst. Each simulated resident arrives at a random moment of the second locust starts
+it in (loadtest/arrivals.py: locust itself starts a second's users at the same instant), opens the registration
+form of one session (GET: the CSRF cookie and hidden field), fills it in (name, kana, phone, e-mail, age band,
+ward, consent) and sends it once (POST), then waits for the end. Resident n takes session n mod S of the run file,
+so the sessions get the same number of people. Every LOADTEST_DOUBLE_SUBMIT_EVERY-th resident double-clicks: two
+identical POSTs at the same moment (the second must find the first and create nothing). With several LOADTEST_HOSTS
+(two gunicorn instances), residents alternate between them in blocks of S, so every session is fought over through
+both instances. When every resident is done, locust stops by itself.
 
   302 to the confirmation page  → registered (confirmed or waitlisted: the database check counts which)
   302 to /registrations/already/ → a repeated submission, nothing created
@@ -40,6 +41,7 @@ Environment:
   LOADTEST_DOUBLE_SUBMIT_EVERY  default 20 (0: never)
   LOADTEST_TIMEOUT     seconds a resident waits for an answer (default 110)
   LOADTEST_BUSY_RETRIES  how often a resident presses again after the busy answer (default 3)
+  LOADTEST_ARRIVAL_SPREAD  seconds over which the residents locust starts together arrive (default 1; 0: all at once)
   LOADTEST_SUMMARY     write outcome and HTTP status counts here (JSON) when locust stops
 """
 
@@ -54,7 +56,8 @@ from urllib.parse import urlencode, urlsplit
 
 import gevent
 import gevent.lock
-from formfill import form_choices, pick  # loadtest/formfill.py: locust puts the locustfile's folder on sys.path
+from arrivals import arrival_delay  # loadtest/: locust puts the locustfile's folder on sys.path
+from formfill import form_choices, pick
 from locust import FastHttpUser, between, events, task
 
 HOSTS = [h.strip().rstrip("/") for h in os.environ.get("LOADTEST_HOSTS", "http://127.0.0.1:8101").split(",")
@@ -63,6 +66,9 @@ RESIDENTS = int(os.environ.get("LOADTEST_RESIDENTS", "1000"))
 DOUBLE_SUBMIT_EVERY = int(os.environ.get("LOADTEST_DOUBLE_SUBMIT_EVERY", "20"))
 WAIT = [float(x) for x in os.environ.get("LOADTEST_WAIT", "0.5-1.5").split("-")]
 BUSY_RETRIES = int(os.environ.get("LOADTEST_BUSY_RETRIES", "3"))
+# Residents arrive at random times within the second locust starts them in, not all in the same millisecond
+# (loadtest/arrivals.py). 0 keeps locust's clumps.
+ARRIVAL_SPREAD = float(os.environ.get("LOADTEST_ARRIVAL_SPREAD", "1"))
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CSRF_COOKIE = re.compile(r"csrftoken=([A-Za-z0-9]+)")
@@ -97,7 +103,8 @@ def _write_summary(environment, **_kwargs):
             options = getattr(environment, "parsed_options", None)
             json.dump({"users": getattr(options, "num_users", None), "outcomes": dict(outcomes),
                        "statuses": {k: dict(v) for k, v in statuses.items()}, "hosts": HOSTS,
-                       "residents": RESIDENTS, "stats": _final_stats(environment.stats)}, f, indent=1)
+                       "residents": RESIDENTS, "arrival_spread": ARRIVAL_SPREAD,
+                       "stats": _final_stats(environment.stats)}, f, indent=1)
 
 
 def _final_stats(stats) -> list[dict]:
@@ -159,6 +166,7 @@ class Resident(FastHttpUser):
         global finished
         try:
             if self.number < RESIDENTS:
+                gevent.sleep(arrival_delay(self.number, ARRIVAL_SPREAD))
                 self._register()
         finally:
             finished += 1

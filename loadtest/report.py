@@ -44,7 +44,7 @@ def _server_errors(summary: dict) -> int:
 
 
 def _unloaded_p50(out: Path, scenario: str) -> float | None:
-    """The p50 of all answers of the burst's unloaded baseline (<scenario>-unloaded: 20 residents, one a second)."""
+    """The p50 of all answers of the burst's unloaded baseline (<scenario>-unloaded: 60 residents, two a second)."""
     path = out / f"{scenario}-unloaded_summary.json"
     if not path.exists():
         return None
@@ -106,6 +106,11 @@ def main(out: Path, scenarios: list[str]) -> None:
         if unloaded and total.get("95%") not in (None, "", "N/A"):
             details.append(f"  {scenario:13} p95 of all answers ÷ unloaded p50: {float(total['95%']):.0f} ÷ "
                            f"{unloaded:.0f} ms = {float(total['95%']) / unloaded:.1f}× (goal ≤ 10×)")
+            spread = summary.get("arrival_spread")
+            if spread is not None:
+                details.append(f"  {scenario:13} arrivals: " + (
+                    f"each second's residents at random moments of {spread:g} s (loadtest/arrivals.py)" if spread
+                    else "each second's residents at the same instant (locust's clumps)"))
         if summary.get("outcomes"):
             details.append(f"  {scenario:13} outcomes: {json.dumps(summary['outcomes'], ensure_ascii=False)}")
         if summary.get("statuses"):

@@ -9,6 +9,7 @@ session, so that the load test's "OK" means something.
 import json
 import re
 import threading
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -201,3 +202,36 @@ def test_the_locustfile_counts_a_400_as_a_failure_and_hard_codes_no_ward():
     assert "response.failure(" in branch and "response.success()" not in branch
     assert "1 + n % 7" not in source
     assert 'pick(choices, "ward", n)' in source
+
+
+# --- The burst's residents arrive at random moments, not in locust's clumps ---------------------------------------
+
+
+def _arrivals():
+    spec = importlib.util.spec_from_file_location("arrivals", LOADTEST / "arrivals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_residents_of_one_second_arrive_spread_over_it():
+    """Locust starts a second's 25 residents at the same instant; each waits a random moment of that second first
+    (loadtest/arrivals.py). The same number waits the same (a run can be repeated); a spread of 0 keeps the clumps."""
+    arrival_delay = _arrivals().arrival_delay
+    delays = [arrival_delay(n, 1.0) for n in range(1000)]
+    assert all(0 <= d < 1 for d in delays)
+    # Every tenth of the second gets its share (100 of 1,000 expected; the seeds are fixed, so this never flakes).
+    per_tenth = Counter(int(d * 10) for d in delays)
+    assert sorted(per_tenth) == list(range(10)) and all(70 <= per_tenth[t] <= 130 for t in range(10)), per_tenth
+    # No clump: the residents started together (25 a second) do not press in the same few milliseconds.
+    for second in range(0, 1000, 25):
+        clump = sorted(delays[second:second + 25])
+        assert clump[-1] - clump[0] > 0.5, second
+    assert delays == [arrival_delay(n, 1.0) for n in range(1000)]
+    assert {arrival_delay(n, 0) for n in range(100)} == {0.0}
+
+
+def test_the_locustfile_waits_for_the_arrival_before_the_form():
+    source = (LOADTEST / "locustfile.py").read_text(encoding="utf-8")
+    task = source[source.index("    def register(self):"):source.index("    def _register(self):")]
+    assert task.index("gevent.sleep(arrival_delay(self.number, ARRIVAL_SPREAD))") < task.index("self._register()")
