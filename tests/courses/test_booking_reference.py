@@ -99,7 +99,7 @@ def test_format_groups_four_and_four():
 def test_every_way_of_creating_a_registration_gives_a_valid_unique_reference(site):
     session, other = factories.session(), factories.session()
     booked = register(session)
-    walk_in = attendance.add_walk_in(session=factories.session(starts_in=timedelta(minutes=10)),
+    walk_in = attendance.add_walk_in(session=factories.session(starts_in=-timedelta(hours=1)),
                                      age_band="75-79", ward=factories.ward())
     moved = services.move_registration(registration=register(session, name="川崎 次郎", phone="09011113333"),
                                        to_session=other).registration
@@ -131,7 +131,7 @@ def test_a_collision_is_drawn_again(site, monkeypatch):
 def test_a_collision_on_a_walk_in_and_a_move_is_drawn_again(site, monkeypatch):
     taken = factories.registration(session_obj=factories.session())
     draws(monkeypatch, taken.reference[:7], "5123456")
-    walk_in = attendance.add_walk_in(session=factories.session(starts_in=timedelta(minutes=10)),
+    walk_in = attendance.add_walk_in(session=factories.session(starts_in=-timedelta(hours=1)),
                                      age_band="75-79", ward=factories.ward())
     assert walk_in.reference == with_check("5123456")
 
