@@ -11,7 +11,7 @@ dry run, and junk input (NUL bytes, huge numbers) giving translated row errors, 
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import openpyxl
 import pytest
@@ -290,9 +290,12 @@ def test_a_dry_run_costs_the_same_queries_for_10_or_60_rows(world):
     user = staff(roles.PARTNER_MANAGER, world["partner"])
     header = ["開催回の番号", "講座番号", "会場番号", "日付", "開始時刻", "終了時刻", "定員"]
     base = timezone.localdate() + timedelta(days=40)
+    # At 14:00 local time (the new rows are at 10:00): a session made at now + 50 days would end after midnight when
+    # the test runs after 23:00.
+    starts = [timezone.make_aware(datetime.combine(base + timedelta(days=10 + day), time(14))) for day in range(30)]
     many = [Session.objects.create(course=world["own"], organiser=world["partner"], venue=world["venue"],
-                                   starts_at=timezone.now() + timedelta(days=50 + day), capacity=5,
-                                   ends_at=timezone.now() + timedelta(days=50 + day, hours=1)) for day in range(30)]
+                                   starts_at=start, capacity=5, ends_at=start + timedelta(hours=1))
+            for start in starts]
     rows = [header]
     for session in many:
         local_start = timezone.localtime(session.starts_at)
