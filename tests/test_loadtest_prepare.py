@@ -148,8 +148,9 @@ from pathlib import Path  # noqa: E402
 LOADTEST = Path(__file__).resolve().parents[1] / "loadtest"
 
 
-def _formfill():
-    spec = importlib.util.spec_from_file_location("formfill", LOADTEST / "formfill.py")
+def _loadtest_module(name: str):
+    """loadtest/<name>.py, loaded by path: the folder is not a package (locust puts it on sys.path itself)."""
+    spec = importlib.util.spec_from_file_location(name, LOADTEST / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -162,7 +163,7 @@ def test_the_form_choices_are_read_from_the_page_whatever_the_ward_ids(site, tmp
                                  sort_order=900 + i) for i in range(3)]
     run = prepare(tmp_path, sessions=1, capacity=5)
     path = run["sessions"][0]["register_path"]
-    formfill = _formfill()
+    formfill = _loadtest_module("formfill")
     choices = formfill.form_choices(Client().get(path).content.decode())
     ward_ids = [str(pk) for pk in Ward.objects.order_by("sort_order").values_list("pk", flat=True)]
     assert [value for value in choices["ward"] if value in ward_ids] == ward_ids  # every ward, in the form's order
@@ -193,7 +194,7 @@ def test_form_choices_parse_selects_and_radios_and_skip_the_prompt():
       <option value="12">中央区</option><option value="15">北区</option></select>
       <input type="radio" name="booking_for" value="self" checked> <input type="radio" name="booking_for"
       value="family"> <input type="text" name="name" value="x">"""
-    assert _formfill().form_choices(page) == {"ward": ["12", "15"], "booking_for": ["self", "family"]}
+    assert _loadtest_module("formfill").form_choices(page) == {"ward": ["12", "15"], "booking_for": ["self", "family"]}
 
 
 def test_the_locustfile_counts_a_400_as_a_failure_and_hard_codes_no_ward():
@@ -207,17 +208,10 @@ def test_the_locustfile_counts_a_400_as_a_failure_and_hard_codes_no_ward():
 # --- The burst's residents arrive at random moments, not in locust's clumps ---------------------------------------
 
 
-def _arrivals():
-    spec = importlib.util.spec_from_file_location("arrivals", LOADTEST / "arrivals.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_residents_of_one_second_arrive_spread_over_it():
     """Locust starts a second's 25 residents at the same instant; each waits a random moment of that second first
     (loadtest/arrivals.py). The same number waits the same (a run can be repeated); a spread of 0 keeps the clumps."""
-    arrival_delay = _arrivals().arrival_delay
+    arrival_delay = _loadtest_module("arrivals").arrival_delay
     delays = [arrival_delay(n, 1.0) for n in range(1000)]
     assert all(0 <= d < 1 for d in delays)
     # Every tenth of the second gets its share (100 of 1,000 expected; the seeds are fixed, so this never flakes).
